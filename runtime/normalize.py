@@ -1,0 +1,114 @@
+"""Text normalization: written Chinese with numbers, units and symbols → spoken Chinese.
+
+The heavy lifting is done by WeTextProcessing's runtime (`wetext`), a maintained set of weighted
+finite-state grammars for Chinese text normalization that ships its compiled FSTs in the wheel:
+integers, decimals, negatives, percentages, money, dates, times, phone numbers and digit strings
+(read digit by digit, 1 as 幺), ordinals, units (km, kg, ℃), years, fractions and ranges.
+Where `wetext` cannot be installed (its `kaldifst` dependency has no wheel for a platform), `cn2an`
+is used instead, which covers numbers, percentages, dates and fractions only; `backend()` says which.
+
+Before the grammars run, the text is cleaned: full-width letters and digits become ASCII, and
+whitespace runs collapse. After them, any digit the grammars left is read digit by digit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from typing import Callable, Optional
+
+log = logging.getLogger(__name__)
+
+_DIGITS = "零一二三四五六七八九"
+# Full-width ASCII block (！ to ～) → ASCII, only for letters, digits and a few symbols
+# whose meaning the grammars know; full-width punctuation is kept for sentence splitting.
+FULLWIDTH = {
+    chr(c): chr(c - 0xFEE0)
+    for c in range(0xFF01, 0xFF5F)
+    if chr(c - 0xFEE0).isalnum() or chr(c - 0xFEE0) in "%.+-/$"
+}
+FULLWIDTH["\u3000"] = " "
+
+# Grammars are run on pieces at most this long: WFST composition cost grows with length, and a
+# megabyte without punctuation must not stall a request.
+MAX_PIECE = 200
+
+_normalizer: Optional[Callable[[str], str]] = None
+_backend = ""
+
+
+def _load() -> Callable[[str], str]:
+    global _normalizer, _backend
+    if _normalizer is None:
+        try:
+            from wetext import Normalizer
+
+            tn = Normalizer(lang="zh", operator="tn")
+            _normalizer, _backend = tn.normalize, "wetext"
+        except Exception as exc:  # ImportError, or a wheel whose native part will not load
+            import cn2an
+
+            log.warning("wetext unavailable (%s); falling back to cn2an for numbers", exc)
+            _normalizer = lambda s: cn2an.transform(s, "an2cn")  # noqa: E731
+            _backend = "cn2an"
+    return _normalizer
+
+
+def backend() -> str:
+    """Name of the normalization library in use: 'wetext' or 'cn2an'."""
+    _load()
+    return _backend
+
+
+def clean(text: str) -> str:
+    """Map full-width letters/digits to ASCII and collapse whitespace (newlines are kept)."""
+    text = "".join(FULLWIDTH.get(c, c) for c in text)
+    text = re.sub(r"[ \t\f\v\u00a0]+", " ", text)
+    text = re.sub(r" *\r?\n[\s]*", "\n", text)
+    return text.strip(" ")
+
+
+def _split_for_grammar(text: str):
+    """Cut text longer than MAX_PIECE between two Han characters (never inside a number)."""
+    start = 0
+    while len(text) - start > MAX_PIECE:
+        cut = -1
+        for i in range(start + MAX_PIECE, start + MAX_PIECE // 4, -1):
+            if _is_han(text[i - 1]) and _is_han(text[i]):
+                cut = i
+                break
+        if cut < 0:
+            cut = start + MAX_PIECE
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
+
+
+def _is_han(c: str) -> bool:
+    return unicodedata.category(c) == "Lo" and "CJK" in unicodedata.name(c, "")
+
+
+def read_digits(text: str) -> str:
+    """Read any remaining ASCII digit as a Chinese digit, one by one."""
+    return re.sub(r"[0-9]", lambda m: _DIGITS[int(m.group())], text)
+
+
+def normalize(text: str) -> str:
+    """Return `text` with numbers, dates, units and symbols written as spoken Chinese.
+
+    >>> normalize("会议于2026年11月22日下午3点开始，票价128.5元。")
+    '会议于二零二六年十一月二十二日下午三点开始，票价一百二十八点五元。'
+    """
+    tn = _load()
+    out = []
+    for piece in _split_for_grammar(clean(text)):
+        if not re.search(r"[0-9%℃°$¥€£:/.+\-~]", piece):
+            out.append(piece)  # nothing for the grammars to do
+            continue
+        try:
+            out.append(tn(piece))
+        except Exception as exc:  # a grammar failure must not lose the sentence
+            log.warning("text normalization failed on %r (%s); reading digits one by one", piece, exc)
+            out.append(piece)
+    return read_digits("".join(out))

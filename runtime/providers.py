@@ -1,0 +1,101 @@
+"""Execution providers: which ones ONNX Runtime offers, and which ones really run here.
+
+``onnxruntime.get_available_providers()`` lists what a wheel was *built* with; the CUDA and
+TensorRT providers still need their shared libraries at session creation, and when they are
+missing ONNX Runtime logs a warning and silently runs on the CPU. ``probe()`` opens a one-node
+session per provider and reports what the session actually got, so a fallback is never taken
+for success.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+from .errors import ProviderError
+
+PROBE_MODEL = os.path.join(os.path.dirname(__file__), "data", "probe.onnx")
+
+# Short names users type, in the order `auto` tries them.
+PROVIDERS: Dict[str, str] = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+AUTO_ORDER = ["tensorrt", "cuda", "cpu"]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    name: str            # short name: tensorrt, cuda, cpu
+    built_in: bool       # listed by get_available_providers()
+    loads: bool          # a session asked for it really runs on it
+    detail: str          # why not, or the device it runs on
+
+
+def _quiet_options():
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 4  # the fallback warning is reported by us, not printed by ORT
+    return so
+
+
+def probe(name: str) -> ProbeResult:
+    """Open the probe model with provider `name` alone and report whether it really ran there."""
+    import onnxruntime as ort
+
+    if name not in PROVIDERS:
+        raise ProviderError(
+            "unknown provider %r: choose one of %s or auto" % (name, ", ".join(PROVIDERS))
+        )
+    full = PROVIDERS[name]
+    built = full in ort.get_available_providers()
+    if not built:
+        return ProbeResult(name, False, False, "this onnxruntime build has no %s" % full)
+    try:
+        # ORT prints its own fallback notice; we report the outcome ourselves instead.
+        ort.set_default_logger_severity(4)
+        with contextlib.redirect_stdout(io.StringIO()):
+            sess = ort.InferenceSession(PROBE_MODEL, sess_options=_quiet_options(), providers=[full])
+    except Exception as exc:  # library missing, driver too old, ...
+        return ProbeResult(name, True, False, str(exc).strip().splitlines()[0][:200])
+    finally:
+        ort.set_default_logger_severity(2)
+    got = sess.get_providers()
+    if not got or got[0] != full:
+        return ProbeResult(
+            name, True, False,
+            "session fell back to %s (shared libraries for %s missing or no GPU)"
+            % (got[0] if got else "nothing", full),
+        )
+    return ProbeResult(name, True, True, "ok")
+
+
+def resolve(requested: str = "auto") -> List[str]:
+    """Turn a user's provider choice into the list of full provider names to open sessions with.
+
+    ``auto`` keeps every provider that really loads, best first, ending with the CPU; an explicit
+    name that cannot run here raises ProviderError with the reason instead of falling back.
+    """
+    if requested == "auto":
+        chosen = [PROVIDERS[n] for n in AUTO_ORDER if n == "cpu" or probe(n).loads]
+        return chosen
+    result = probe(requested)
+    if not result.loads:
+        raise ProviderError(
+            "provider %r cannot run here: %s. Use --provider auto (or cpu), or see `edgetts doctor`"
+            % (requested, result.detail)
+        )
+    return [PROVIDERS[requested]] + ([] if requested == "cpu" else [PROVIDERS["cpu"]])
+
+
+def onnxruntime_version() -> Optional[str]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    return ort.__version__

@@ -1,0 +1,34 @@
+"""Shared fixtures. Tests that need an optional component skip with the reason, never pass silently."""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import onnxruntime as ort
+
+        has_gpu = "CUDAExecutionProvider" in ort.get_available_providers() and _cuda_loads()
+    except ImportError:
+        has_gpu = False
+    if has_gpu:
+        return
+    skip = pytest.mark.skip(reason="needs a GPU with working CUDA provider")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def _cuda_loads() -> bool:
+    from edgetts.providers import probe
+
+    return probe("cuda").loads
+
+
+@pytest.fixture(scope="session")
+def root():
+    return ROOT

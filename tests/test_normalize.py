@@ -1,0 +1,59 @@
+"""Each normalization class real prompts contain, read the way a Mandarin speaker reads it."""
+
+import pytest
+
+from edgetts.normalize import clean, normalize, read_digits
+
+CASES = [
+    # class, written, spoken
+    ("integer", "我有12个苹果", "我有十二个苹果"),
+    ("decimal", "长3.14米", "长三点一四米"),
+    ("negative", "气温-5度", "气温负五度"),
+    ("percent", "涨了15%", "涨了百分之十五"),
+    ("percent decimal", "利率0.5%", "利率百分之零点五"),
+    ("money yuan", "花了¥36.5", "花了三十六点五元"),
+    ("money dollar", "价格$20", "价格二十美元"),
+    ("money with 元", "票价128.5元", "票价一百二十八点五元"),
+    ("date", "2026年11月22日", "二零二六年十一月二十二日"),
+    ("iso date", "2026-11-22", "二零二六年十一月二十二日"),
+    ("time", "下午3:15", "下午三点十五分"),
+    ("phone", "电话13812345678", "电话幺三八幺二三四五六七八"),
+    ("digit string", "编号007", "编号零零七"),
+    ("ordinal", "第3名", "第三名"),
+    ("unit km", "跑了5km", "跑了五公里"),
+    ("unit kg", "重2kg", "重两千克"),
+    ("unit celsius", "气温25℃", "气温二十五摄氏度"),
+    ("year", "1998年", "一九九八年"),
+    ("fraction", "3/4", "四分之三"),
+    ("range", "10~20人", "十到二十人"),
+    ("range hyphen", "1-2天", "一到两天"),
+    ("thousands separator", "1,000人", "一千人"),
+    ("full-width digits", "１２３元", "一百二十三元"),
+    ("large unit", "5.5亿", "五点五亿"),
+]
+
+
+@pytest.mark.parametrize("cls, written, spoken", CASES, ids=[c[0] for c in CASES])
+def test_normalization_class(cls, written, spoken):
+    assert normalize(written) == spoken
+
+
+def test_issue_example():
+    assert normalize("会议于2026年11月22日下午3点开始，票价128.5元。") == (
+        "会议于二零二六年十一月二十二日下午三点开始，票价一百二十八点五元。"
+    )
+
+
+def test_clean_collapses_whitespace_and_keeps_lines():
+    assert clean("你好\u3000 世界\r\n\n再见  ") == "你好 世界\n再见"
+
+
+def test_left_over_digits_read_one_by_one():
+    assert read_digits("版本3") == "版本三"
+
+
+def test_huge_text_without_punctuation_is_normalized_in_pieces():
+    text = "数字123" * 2000  # 12,000 characters, no punctuation
+    out = normalize(text)
+    assert "一百二十三" in out and not any(c.isdigit() for c in out)
+    assert out.count("数字") == 2000

@@ -1,0 +1,82 @@
+"""Packaging rules: the runtime never imports torch and keeps to Python 3.8."""
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNTIME = os.path.join(ROOT, "runtime")
+RUNTIME_FILES = sorted(
+    os.path.join(d, f) for d, _, fs in os.walk(RUNTIME) for f in fs if f.endswith(".py")
+)
+FORBIDDEN = {"torch", "tensorflow", "onnx", "edgetts.exporter", "edgetts.models", "edgetts.distill"}
+
+
+def _imports(path):
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+
+
+@pytest.mark.parametrize("path", RUNTIME_FILES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_runtime_module_imports_no_torch(path):
+    bad = [m for m in _imports(path) if m in FORBIDDEN or m.split(".")[0] in {"torch", "tensorflow"}]
+    assert bad == [], "%s imports %s; the runtime must stay numpy + onnxruntime" % (path, bad)
+
+
+@pytest.mark.parametrize("path", RUNTIME_FILES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_runtime_module_parses_as_python38(path):
+    ast.parse(open(path, encoding="utf-8").read(), path, feature_version=(3, 8))
+
+
+def test_runtime_needs_at_most_python38():
+    """vermin also catches library calls and annotations newer than 3.8 (str.removeprefix, ...)."""
+    vermin = pytest.importorskip("vermin")
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from vermin import main; sys.argv = ['vermin'] + sys.argv[1:]; sys.exit(main())",
+         "-t=3.8-", "--no-tips", "--eval-annotations",
+         "--backport", "dataclasses", "--no-parse-comments", "--violations", RUNTIME],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_importing_the_whole_runtime_loads_no_torch():
+    mods = ["edgetts." + os.path.splitext(os.path.relpath(p, RUNTIME))[0].replace(os.sep, ".")
+            for p in RUNTIME_FILES if not p.endswith("__init__.py")]
+    code = (
+        "import importlib, sys\n"
+        "for m in %r: importlib.import_module(m)\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorflow', 'onnx')]\n"
+        "assert not bad, bad\n" % mods
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+
+
+def test_torch_is_pinned_everywhere_it_is_installed():
+    py = open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8").read()
+    make = open(os.path.join(ROOT, "Makefile"), encoding="utf-8").read()
+    assert '"torch==2.13.0"' in py
+    assert "torch==2.13.0" in make
+    for line in py.splitlines():
+        if '"torch' in line:
+            assert "torch==2.13.0" in line, line
+
+
+def test_runtime_dependencies_have_no_torch():
+    try:
+        import tomllib
+    except ImportError:
+        pytest.skip("tomllib needs Python 3.11")
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        deps = tomllib.load(f)["project"]["dependencies"]
+    assert not [d for d in deps if d.lower().startswith(("torch", "tensorflow"))]
