@@ -1,6 +1,8 @@
 """The command line through click's runner (and once as a real installed console script)."""
 
 import json
+import os
+import sys
 import shutil
 import subprocess
 
@@ -77,7 +79,8 @@ def test_doctor_reports_providers_honestly():
 
 
 def test_console_script_is_installed():
-    exe = shutil.which("edgetts")
+    # The script sits beside the interpreter of the venv the package is installed in.
+    exe = shutil.which("edgetts", path=os.path.dirname(sys.executable)) or shutil.which("edgetts")
     assert exe, "the edgetts console script is not on PATH (pip install -e .)"
     out = subprocess.run([exe, "frontend", "你好"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "ni3 hao3" in out.stdout
