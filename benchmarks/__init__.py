@@ -1,0 +1,1 @@
+"""Benchmarks: side-by-side measurements in one run, printed as tables with ratios."""

@@ -1,0 +1,114 @@
+"""The vocoder at run time: mel frames → 24 kHz audio through ``vocoder.onnx``, whole or streamed.
+
+Streaming vocodes overlapping windows. Every sample of the vocoder's output depends only on the
+mel frames within its receptive field (``context`` frames either side, computed from the
+architecture at export time and stored in the voice manifest), and every padding in the graph is
+a reflection at the *utterance* edges. So a window that reaches ``context`` frames past the
+samples it keeps, or that stops at the utterance edge itself, produces exactly the samples of the
+whole-utterance pass: chunks join without seams or clicks, and nothing needs cross-fading.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+import numpy as np
+
+MelToAudio = Callable[[np.ndarray], np.ndarray]  # [frames, 80] float32 → [frames·hop] float32
+
+
+class OnnxVocoder:
+    """``vocoder.onnx`` (``mel [B, 80, F]`` → ``audio [B, F·hop]``) behind a numpy call."""
+
+    # Reflection pads inside the graph need at least this many frames (manifest: min_frames).
+    # Shorter mels are padded on the right with silence and the extra audio is cut off.
+    SILENCE = -4.0  # normalized log-mel of silence, below anything the teacher produces
+
+    def __init__(self, path: str, providers: Optional[List[str]] = None,
+                 session_options=None, hop: int = 300, min_frames: int = 10):
+        import onnxruntime as ort
+
+        self.hop = hop
+        self.min_frames = min_frames
+        self.session = ort.InferenceSession(
+            path, sess_options=session_options, providers=providers or ["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.output = self.session.get_outputs()[0].name
+
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        """``mel [frames, 80]`` → ``audio [frames · hop]`` float32."""
+        n = len(mel)
+        if n < self.min_frames:
+            pad = np.full((self.min_frames - n, mel.shape[1]), self.SILENCE, np.float32)
+            mel = np.concatenate([np.asarray(mel, np.float32), pad])
+        x = np.ascontiguousarray(mel.T[None], dtype=np.float32)
+        return self.session.run([self.output], {self.input: x})[0][0][: n * self.hop]
+
+
+class StreamingVocoder:
+    """Feed frames as the decoder makes them; get back audio as soon as it is final.
+
+    ``push(frames)`` returns the audio of every frame that now has ``context`` frames of right
+    context (possibly none); ``finish()`` returns the rest, using the utterance end as the right
+    edge. Windows keep ``first_chunk`` frames the first time (fast first audio) and ``chunk``
+    frames after that. The concatenated output equals ``vocode(all frames)``.
+    """
+
+    def __init__(self, vocode: MelToAudio, context: int, hop: int = 300,
+                 chunk: int = 40, first_chunk: int = 10):
+        if context < 0 or chunk < 1 or first_chunk < 1:
+            raise ValueError("context must be >= 0 and chunk sizes >= 1")
+        self.vocode = vocode
+        self.context = context
+        self.hop = hop
+        self.chunk = chunk
+        self.first_chunk = first_chunk
+        self._frames = np.zeros((0, 0), np.float32)
+        self._offset = 0      # utterance index of self._frames[0]
+        self._emitted = 0     # frames whose audio has been returned
+        self._finished = False
+
+    @property
+    def frames_emitted(self) -> int:
+        return self._emitted
+
+    def _total(self) -> int:
+        return self._offset + len(self._frames)
+
+    def push(self, frames: np.ndarray) -> np.ndarray:
+        if self._finished:
+            raise RuntimeError("push() after finish()")
+        frames = np.asarray(frames, np.float32)
+        if frames.ndim != 2:
+            raise ValueError("frames must be [n, mel_bins], got shape %s" % (frames.shape,))
+        self._frames = frames if self._frames.size == 0 else np.concatenate([self._frames, frames])
+        out = []
+        while True:
+            size = self.first_chunk if self._emitted == 0 else self.chunk
+            if self._total() < self._emitted + size + self.context:
+                break
+            out.append(self._window(self._emitted, self._emitted + size, at_end=False))
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def finish(self) -> np.ndarray:
+        """Audio of every frame not yet returned, vocoded with the utterance end as right edge."""
+        self._finished = True
+        out = []
+        while self._emitted < self._total():
+            size = self.first_chunk if self._emitted == 0 else self.chunk
+            out.append(self._window(self._emitted, min(self._emitted + size, self._total()), True))
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def _window(self, a: int, b: int, at_end: bool) -> np.ndarray:
+        lo = max(self._offset, a - self.context)
+        hi = self._total() if at_end else b + self.context
+        hi = min(hi, self._total())
+        audio = self.vocode(self._frames[lo - self._offset:hi - self._offset])
+        keep = audio[(a - lo) * self.hop:(b - lo) * self.hop]
+        self._emitted = b
+        # Frames more than `context` behind the next window are never needed again.
+        drop = max(0, (self._emitted - self.context) - self._offset)
+        if drop:
+            self._frames = self._frames[drop:]
+            self._offset += drop
+        return keep

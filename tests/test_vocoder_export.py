@@ -1,0 +1,207 @@
+"""Vocoder ONNX graphs: parity with PyTorch, precisions, Nano profile, streaming, speech."""
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgetts.exporter import onnx_tools as T  # noqa: E402
+from edgetts.exporter.tflite_vocoder import VocoderImportError, load_tflite_vocoder  # noqa: E402
+from edgetts.exporter.vocoder import export_vocoder  # noqa: E402
+from edgetts.models.melgan import HOP, chunk_bounds, min_frames, receptive_field_frames  # noqa: E402
+from edgetts.vocoder import OnnxVocoder, StreamingVocoder  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+@pytest.fixture(scope="module")
+def model():
+    try:
+        return load_tflite_vocoder()
+    except VocoderImportError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def real_mel():
+    return np.load(os.path.join(DATA, "teacher_mel.npz"))["mel"].astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def bundle(model, real_mel, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("vocoder"))
+    facts = export_vocoder(model, out, real_mel=real_mel, log=lambda *a: None)
+    return out, facts
+
+
+def test_export_writes_validated_single_file_graphs(bundle):
+    out, facts = bundle
+    assert sorted(os.listdir(out)) == ["vocoder.fp16.onnx", "vocoder.fp32.onnx", "vocoder.nano.onnx"]
+    assert facts["fp32"]["max_abs_error"] < 1e-4
+    assert facts["fp16"]["snr_db"] > 40 and facts["nano"]["snr_db"] > 40
+    for v, f in facts.items():
+        m = onnx.load(os.path.join(out, f["file"]))
+        assert [i.name for i in m.graph.input] == ["mel"]
+        assert [o.name for o in m.graph.output] == ["audio"]
+        assert max(i.version for i in m.opset_import if i.domain in ("", "ai.onnx")) == f["opset"]
+
+
+def test_fp16_keeps_fp32_interface_and_halves_size(bundle):
+    out, _ = bundle
+    m = onnx.load(os.path.join(out, "vocoder.fp16.onnx"))
+    assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    weights16 = [i for i in m.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16]
+    assert sum(np.prod(i.dims) for i in weights16) > 1_800_000
+    assert os.path.getsize(os.path.join(out, "vocoder.fp16.onnx")) < 0.55 * os.path.getsize(
+        os.path.join(out, "vocoder.fp32.onnx"))
+
+
+def test_nano_profile_stays_inside_what_tensorrt_8_2_parses(bundle):
+    out, _ = bundle
+    m = onnx.load(os.path.join(out, "vocoder.nano.onnx"))
+    assert T.nano_violations(m) == []
+    assert "Pad" not in T.op_types(m) or all(
+        a.s == b"constant" for n in m.graph.node if n.op_type == "Pad" for a in n.attribute
+        if a.name == "mode")
+
+
+def test_nano_check_catches_reflect_pad_and_contrib_ops(bundle):
+    out, _ = bundle
+    bad = T.nano_violations(onnx.load(os.path.join(out, "vocoder.fp32.onnx")))
+    assert any("opset 17" in b for b in bad) and any("reflect" in b for b in bad)
+
+
+@pytest.mark.parametrize("variant", ["fp32", "fp16", "nano"])
+def test_no_nan_or_inf_on_loud_and_silent_input(bundle, variant):
+    out, _ = bundle
+    voc = OnnxVocoder(os.path.join(out, "vocoder.%s.onnx" % variant))
+    for value in (8.0, 4.0, -4.0, -8.0):
+        audio = voc(np.full((40, 80), value, np.float32))
+        assert audio.shape == (40 * HOP,) and np.all(np.isfinite(audio))
+        assert np.abs(audio).max() <= 1.0 * 4 + 1e-3  # tanh sub-bands through unit-gain PQMF
+
+
+@pytest.mark.parametrize("frames", [1, 7, 10, 100])
+def test_dynamic_frame_count(bundle, frames):
+    """Any length works: below min_frames() the runtime pads with silence and trims."""
+    out, _ = bundle
+    voc = OnnxVocoder(os.path.join(out, "vocoder.fp32.onnx"), min_frames=min_frames())
+    assert voc(np.zeros((frames, 80), np.float32) + 0.2).shape == (frames * HOP,)
+
+
+def test_min_frames_is_the_graph_limit(bundle):
+    import onnxruntime as ort
+
+    out, _ = bundle
+    sess = ort.InferenceSession(os.path.join(out, "vocoder.fp32.onnx"), providers=["CPUExecutionProvider"])
+    n = min_frames()
+    assert sess.run(None, {"mel": np.zeros((1, 80, n), np.float32)})[0].shape == (1, n * HOP)
+    with pytest.raises(Exception, match="[Pp]ad"):
+        sess.run(None, {"mel": np.zeros((1, 80, n - 1), np.float32)})
+
+
+def test_validation_reports_every_failure(bundle, model):
+    """A graph that disagrees with PyTorch fails with all its problems listed together."""
+    out, _ = bundle
+    wrong = lambda feed: {"audio": np.zeros((feed["mel"].shape[0], feed["mel"].shape[2] * HOP + 1))}
+    feeds = [{"mel": np.zeros((1, 80, 12), np.float32)}, {"mel": np.ones((1, 80, 16), np.float32)}]
+    rep = T.validate(os.path.join(out, "vocoder.fp32.onnx"), wrong, feeds,
+                     {"audio": T.Check(atol=1e-4)})
+    assert len(rep.failures) == 2 and all("shape" in f for f in rep.failures)
+    with pytest.raises(T.ExportError, match="shape"):
+        rep.raise_if_failed()
+
+
+def test_receptive_field_is_computed_not_guessed(model):
+    """Perturb one frame: every changed sample lies within the computed context, and the bound
+    is tight (the measured reach is within 2 frames of it)."""
+    ctx = receptive_field_frames()
+    mel = torch.randn(1, 80, 120) * 0.85 + 0.2
+    j = 60
+    bumped = mel.clone()
+    bumped[..., j] += 1.0
+    with torch.no_grad():
+        diff = (model(bumped) - model(mel)).abs()[0].numpy()
+    changed = np.nonzero(diff > 0)[0]
+    left = j - changed.min() / HOP
+    right = (changed.max() + 1) / HOP - (j + 1)
+    assert left <= ctx and right <= ctx
+    assert max(left, right) > ctx - 2
+
+
+@pytest.mark.parametrize("pieces", [[1] * 90, [3] * 30 + [1] * 10 + [50], [257]])
+def test_streaming_equals_whole_utterance(bundle, real_mel, pieces):
+    """Frames pushed in any sizes give the same samples as one pass over the utterance: equal to
+    1e-5 (ORT float32 on windows vs the whole; same math, measured ~1e-6), so there is no seam or
+    click at any chunk join."""
+    out, facts = bundle
+    voc = OnnxVocoder(os.path.join(out, "vocoder.fp32.onnx"))
+    whole = voc(real_mel)
+    stream = StreamingVocoder(voc, context=facts["fp32"]["context_frames"], chunk=24, first_chunk=8)
+    parts, pos = [], 0
+    sizes = list(pieces) + [len(real_mel)]
+    for n in sizes:
+        if pos >= len(real_mel):
+            break
+        parts.append(stream.push(real_mel[pos:pos + n]))
+        pos += n
+    parts.append(stream.finish())
+    got = np.concatenate(parts)
+    assert got.shape == whole.shape
+    assert np.abs(got - whole).max() < 1e-5
+
+
+def test_streaming_emits_first_audio_before_the_end(bundle, real_mel):
+    out, facts = bundle
+    voc = OnnxVocoder(os.path.join(out, "vocoder.fp32.onnx"))
+    ctx = facts["fp32"]["context_frames"]
+    stream = StreamingVocoder(voc, context=ctx, chunk=24, first_chunk=8)
+    first = stream.push(real_mel[:8 + ctx])
+    assert first.shape == (8 * HOP,)
+    assert stream.push(np.zeros((0, 80), np.float32)).size == 0
+
+
+def test_too_little_context_is_not_exact(bundle, real_mel):
+    """The context is needed: with a quarter of it, chunk joins differ from the whole pass."""
+    out, facts = bundle
+    voc = OnnxVocoder(os.path.join(out, "vocoder.fp32.onnx"))
+    whole = voc(real_mel)
+    stream = StreamingVocoder(voc, context=facts["fp32"]["context_frames"] // 4, chunk=24)
+    got = np.concatenate([stream.push(real_mel), stream.finish()])
+    assert np.abs(got - whole).max() > 1e-3
+
+
+def test_chunk_bounds_tile_the_utterance():
+    b = chunk_bounds(100, 30, 22)
+    assert [(a, e) for _, _, a, e in b] == [(0, 30), (30, 60), (60, 90), (90, 100)]
+    assert b[1][:2] == (8, 82)
+
+
+def test_teacher_mel_through_onnx_sounds_like_speech(bundle, real_mel):
+    """Spectral sanity of a real sentence: not silent, energy where speech has it, voiced frames
+    with a pitch in the human range, far from white noise. (The transcription check with the
+    Whisper judge is `make eval`; this one needs nothing but numpy.)"""
+    out, _ = bundle
+    audio = OnnxVocoder(os.path.join(out, "vocoder.fp16.onnx"))(real_mel)
+    sr = 24000
+    assert audio.shape == (len(real_mel) * HOP,)
+    rms = np.sqrt(np.mean(audio ** 2))
+    assert 0.01 < rms < 0.5 and np.abs(audio).max() < 1.0
+    spec = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / sr)
+    band = spec[(freqs > 80) & (freqs < 4000)].sum() / spec.sum()
+    assert band > 0.8  # speech energy sits below 4 kHz
+    frames = audio[: len(audio) // 1200 * 1200].reshape(-1, 1200)  # 50 ms frames
+    voiced = 0
+    for f in frames[np.sqrt((frames ** 2).mean(1)) > rms]:
+        f = f - f.mean()
+        ac = np.correlate(f, f, "full")[len(f) - 1:]
+        lag = np.argmax(ac[sr // 400: sr // 70]) + sr // 400  # pitch 70-400 Hz
+        if ac[lag] > 0.5 * ac[0]:
+            voiced += 1
+    assert voiced >= 5
+    flatness = np.exp(np.mean(np.log(spec[1:] + 1e-20))) / np.mean(spec[1:])
+    assert flatness < 0.05  # white noise is ~0.56
