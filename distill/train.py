@@ -1,0 +1,255 @@
+"""Train the student on the teacher's mels and durations.
+
+    python -m edgetts.distill.train --data data/distill --run runs/student [--config cpu]
+
+Resumable: the run folder holds ``last.pt`` (model, optimizer, step, config), written every
+``--save-every`` steps and on Ctrl-C; starting again with the same ``--run`` continues from it.
+``--init`` starts from a committed FP16 checkpoint instead (fresh optimizer, short warm-up).
+
+Exposure bias (the decoder feeds on its own frames at run time, on the teacher's in training) is
+fought two ways: Gaussian noise on the fed-back frames, and scheduled sampling, where a first
+pass without gradients predicts every step and a growing share of steps is then fed those
+predictions instead of the teacher's frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from edgetts.models.student import (Student, StudentConfig, group, previous_frames, regulate)
+
+
+@dataclass
+class TrainConfig:
+    batch_frames: int = 6000      # frames per batch (about 32 utterances of 2.3 s)
+    lr: float = 1e-3
+    warmup: int = 500
+    min_lr: float = 2e-4
+    decay_steps: int = 20000
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    input_noise: float = 0.2      # std of noise on fed-back frames (mel std is 0.85)
+    ss_start: int = 1500          # scheduled sampling starts here ...
+    ss_ramp: int = 4000           # ... and reaches ss_max after this many more steps
+    ss_max: float = 0.4
+    dur_weight: float = 1.0
+    threads: int = 2
+
+
+CONFIGS = {
+    "cpu": TrainConfig(),
+    "gpu": TrainConfig(batch_frames=24000, lr=1.5e-3, warmup=1000, decay_steps=40000, threads=8),
+}
+
+
+def load_split(data: str, split: str, limit: int = 0):
+    items = []
+    with open(os.path.join(data, split + ".jsonl"), encoding="utf-8") as f:
+        for line in f:
+            it = json.loads(line)
+            path = os.path.join(data, "mels", it["key"] + ".npz")
+            if not os.path.exists(path):
+                continue
+            with np.load(path) as d:
+                mel, dur = d["mel"], d["durations"].astype(np.int64)
+            if len(dur) != len(it["ids"]) or dur.sum() != len(mel) or len(mel) < 4:
+                continue
+            items.append((np.asarray(it["ids"], np.int64), dur, mel))
+            if limit and len(items) >= limit:
+                break
+    return items
+
+
+def batches(items, batch_frames: int, rng: random.Random):
+    """Length-sorted buckets of about `batch_frames` frames, in random order."""
+    order = sorted(range(len(items)), key=lambda i: len(items[i][2]))
+    out, cur, longest = [], [], 0
+    for i in order:
+        n = len(items[i][2])
+        if cur and max(longest, n) * (len(cur) + 1) > batch_frames:
+            out.append(cur)
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, n)
+    if cur:
+        out.append(cur)
+    rng.shuffle(out)
+    return out
+
+
+def collate(items, idx, r: int):
+    b = len(idx)
+    s = max(len(items[i][0]) for i in idx)
+    t = max(len(items[i][2]) for i in idx)
+    t = ((t + r - 1) // r) * r
+    ids = torch.zeros(b, s, dtype=torch.long)
+    dur = torch.zeros(b, s, dtype=torch.long)
+    mel = torch.zeros(b, t, 80)
+    lengths = torch.zeros(b, dtype=torch.long)
+    frames = torch.zeros(b, dtype=torch.long)
+    for k, i in enumerate(idx):
+        x, d, m = items[i]
+        ids[k, : len(x)] = torch.from_numpy(x)
+        dur[k, : len(d)] = torch.from_numpy(d)
+        mel[k, : len(m)] = torch.from_numpy(m.astype(np.float32))
+        lengths[k] = len(x)
+        frames[k] = len(m)
+    return ids, lengths, dur, mel, frames
+
+
+def lr_at(step: int, c: TrainConfig) -> float:
+    if step < c.warmup:
+        return c.lr * (step + 1) / c.warmup
+    p = min(1.0, (step - c.warmup) / max(1, c.decay_steps - c.warmup))
+    return c.min_lr + 0.5 * (c.lr - c.min_lr) * (1 + math.cos(math.pi * p))
+
+
+def losses(model: Student, batch, tc: TrainConfig, step: int, gen: torch.Generator):
+    ids, lengths, dur, mel, frames = batch
+    c = model.config
+    memory, log_dur = model.encoder(ids, lengths)
+    valid_sym = (torch.arange(ids.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).float()
+    dur_loss = (((log_dur - torch.log1p(dur.float())) ** 2) * valid_sym).sum() / valid_sym.sum()
+    ctx, prog, _ = regulate(memory, dur, c.r)  # teacher durations in training
+    t = mel.shape[1]
+    ctx, prog = ctx[:, :t], prog[:, :t]
+    target = group(mel, c.r)
+    ctx, prog = group(ctx, c.r), group(prog, c.r)
+    prev = previous_frames(target)
+    share = 0.0
+    if step >= tc.ss_start:
+        share = tc.ss_max * min(1.0, (step - tc.ss_start) / max(1, tc.ss_ramp))
+        with torch.no_grad():
+            pred = model.decoder(prev, ctx, prog)
+        use = (torch.rand(prev.shape[:2], generator=gen) < share).float()[..., None, None]
+        prev = use * previous_frames(pred) + (1 - use) * prev
+    if tc.input_noise:
+        prev = prev + torch.randn(prev.shape, generator=gen) * tc.input_noise
+    out = model.decoder(prev, ctx, prog).reshape(mel.shape)
+    post = model.postnet(out.transpose(1, 2)).transpose(1, 2)
+    mask = (torch.arange(t).unsqueeze(0) < frames.unsqueeze(1)).float().unsqueeze(-1)
+    denom = mask.sum() * mel.shape[-1]
+    mel_loss = (torch.abs(out - mel) * mask).sum() / denom
+    post_loss = (torch.abs(post - mel) * mask).sum() / denom
+    total = mel_loss + post_loss + tc.dur_weight * dur_loss
+    return total, {"mel": mel_loss.item(), "post": post_loss.item(), "dur": dur_loss.item(),
+                   "ss": share}
+
+
+def save(path: str, model, opt, step: int, tc: TrainConfig, extra=None) -> None:
+    tmp = path + ".tmp"
+    torch.save({"model": model.state_dict(), "optim": opt.state_dict() if opt else None,
+                "step": step, "config": model.config.to_dict(), "train": tc.__dict__,
+                **(extra or {})}, tmp)
+    os.replace(tmp, path)
+
+
+def export_fp16(model: Student, path: str, meta: dict) -> None:
+    """The committed checkpoint: FP16 weights, the model config, and what made it."""
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    torch.save({"model": state, "config": model.config.to_dict(), **meta}, path)
+
+
+def load_student(path: str) -> Student:
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    model = Student(StudentConfig(**ck["config"]))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
+    return model.eval()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="data/distill")
+    ap.add_argument("--run", default="runs/student")
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
+    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--minutes", type=float, default=0, help="stop (and save) after this long")
+    ap.add_argument("--save-every", type=int, default=200)
+    ap.add_argument("--init", default=None, help="start from this FP16 checkpoint")
+    ap.add_argument("--export", default=None, help="write the FP16 checkpoint here when done")
+    ap.add_argument("--limit", type=int, default=0, help="use only this many utterances")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    tc = CONFIGS[args.config]
+    torch.set_num_threads(tc.threads)
+    os.makedirs(args.run, exist_ok=True)
+    last = os.path.join(args.run, "last.pt")
+    t0 = time.time()
+    items = load_split(args.data, "train", args.limit)
+    print("loaded %d utterances (%.1f h) in %.0f s" % (
+        len(items), sum(len(m) for _, _, m in items) * 300 / 24000 / 3600, time.time() - t0), flush=True)
+
+    model = Student()
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(0.9, 0.98),
+                            weight_decay=tc.weight_decay)
+    step, spent = 0, 0.0
+    if os.path.exists(last):
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optim"])
+        step, spent = ck["step"], ck.get("train_seconds", 0.0)
+        print("resumed from %s at step %d" % (last, step), flush=True)
+    elif args.init:
+        model.load_state_dict(load_student(args.init).state_dict())
+        meta = torch.load(args.init, map_location="cpu", weights_only=False)
+        step, spent = meta.get("step", 0), meta.get("train_seconds", 0.0)
+        tc.warmup = step + 200  # a fresh optimizer needs a short warm-up again
+        print("initialised from %s (step %d)" % (args.init, step), flush=True)
+    model.to(args.device).train()
+    print("student: %d parameters, config %s" % (model.num_parameters(), args.config), flush=True)
+
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *a: stop.update(now=True))
+    signal.signal(signal.SIGINT, lambda *a: stop.update(now=True))
+    rng = random.Random(step)
+    gen = torch.Generator().manual_seed(step)
+    session_start = time.time()
+    avg = {}
+    while step < args.steps and not stop["now"]:
+        for idx in batches(items, tc.batch_frames, rng):
+            batch = collate(items, idx, model.config.r)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, tc)
+            loss, parts = losses(model, batch, tc, step, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            step += 1
+            for k, v in parts.items():
+                avg[k] = 0.98 * avg.get(k, v) + 0.02 * v
+            elapsed = spent + time.time() - session_start
+            if step % 50 == 0:
+                print("step %6d  %5.1f min  lr %.2e  mel %.4f  post %.4f  dur %.4f  ss %.2f"
+                      % (step, elapsed / 60, lr_at(step, tc), avg["mel"], avg["post"], avg["dur"],
+                         avg["ss"]), flush=True)
+            over = args.minutes and time.time() - session_start > args.minutes * 60
+            if step % args.save_every == 0 or stop["now"] or over or step >= args.steps:
+                save(last, model, opt, step, tc, {"train_seconds": elapsed})
+            if stop["now"] or over or step >= args.steps:
+                stop["now"] = True
+                break
+    elapsed = spent + time.time() - session_start
+    save(last, model, opt, step, tc, {"train_seconds": elapsed})
+    print("saved %s at step %d (%.1f min of training)" % (last, step, elapsed / 60), flush=True)
+    if args.export:
+        export_fp16(model.cpu().eval(), args.export,
+                    {"step": step, "train_seconds": elapsed, "train_config": args.config})
+        print("wrote %s" % args.export, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

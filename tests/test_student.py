@@ -1,0 +1,79 @@
+"""The student acoustic model: size, and the three decoder paths computing one function."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgetts.models.student import (Student, StudentConfig, durations_from_log, group,  # noqa: E402
+                                    previous_frames, regulate, synthesize)
+
+TINY = StudentConfig(d_model=64, heads=2, enc_layers=1, enc_ffn=64, dec_layers=2, dec_ffn=64,
+                     prenet=32, postnet_channels=32, postnet_layers=3, max_steps=64)
+
+
+def test_default_size_fits_the_budget():
+    assert Student().num_parameters() <= 10_000_000
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    m = Student(TINY).eval()
+    ids = torch.randint(6, 218, (2, 9))
+    lengths = torch.tensor([9, 6])
+    memory, _ = m.encoder(ids, lengths)
+    dur = torch.randint(1, 5, (2, 9))
+    dur[1, 6:] = 0
+    ctx, prog, frames = regulate(memory, dur, TINY.r)
+    mel = torch.randn(2, ctx.shape[1], 80)
+    return m, group(ctx, TINY.r), group(prog, TINY.r), previous_frames(group(mel, TINY.r))
+
+
+def test_step_by_step_with_cache_equals_full_causal_pass(setup):
+    """Incremental decoding must be the same function as the parallel pass it is trained with;
+    1e-5 is float32 summation-order noise (measured ~1e-6)."""
+    m, ctx, prog, prev = setup
+    c = m.config
+    with torch.no_grad():
+        full = m.decoder(prev, ctx, prog)
+        past = [torch.zeros(2, c.heads, 0, c.head_dim) for _ in range(2 * c.dec_layers)]
+        for t in range(prev.shape[1]):
+            y, past = m.decoder.step(prev[:, t], ctx[:, t], prog[:, t], torch.tensor([t, t]), past)
+            assert torch.allclose(y, full[:, t], atol=1e-5)
+            assert past[0].shape == (2, c.heads, t + 1, c.head_dim)
+
+
+def test_static_cache_equals_dynamic_cache(setup):
+    m, ctx, prog, prev = setup
+    c = m.config
+    with torch.no_grad():
+        full = m.decoder(prev, ctx, prog)
+        past = [torch.zeros(2, c.heads, c.max_steps, c.head_dim) for _ in range(2 * c.dec_layers)]
+        for t in range(prev.shape[1]):
+            y, past = m.decoder.step_static(prev[:, t], ctx[:, t], prog[:, t], torch.tensor([t, t]), past)
+            assert torch.allclose(y, full[:, t], atol=1e-5)
+            assert past[0].shape == (2, c.heads, c.max_steps, c.head_dim)
+        assert torch.count_nonzero(past[0][:, :, prev.shape[1]:]) == 0
+
+
+def test_regulator_repeats_symbols_and_marks_progress():
+    memory = torch.arange(3, dtype=torch.float32).reshape(1, 3, 1).expand(1, 3, 4)
+    dur = torch.tensor([[2, 0, 3]])
+    ctx, prog, frames = regulate(memory, dur, r=3)
+    assert frames.tolist() == [5] and ctx.shape == (1, 6, 4)
+    assert ctx[0, :, 0].tolist() == [0, 0, 2, 2, 2, 0]  # last frame is padding
+    assert (prog[0, :5] * 10).tolist() == [[0, 1], [1, 0], [0, 2], [1, 1], [2, 0]]
+
+
+def test_speed_scales_durations():
+    log_dur = torch.log1p(torch.tensor([[4.0, 10.0, 0.0]]))
+    assert durations_from_log(log_dur).tolist() == [[4, 10, 0]]
+    assert durations_from_log(log_dur, speed=2.0).tolist() == [[2, 5, 0]]
+
+
+def test_synthesize_length_follows_durations():
+    torch.manual_seed(1)
+    m = Student(TINY).eval()
+    mel, dur = synthesize(m, torch.randint(6, 218, (1, 7)))
+    assert mel.shape == (int(dur.sum()), 80)
