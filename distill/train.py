@@ -181,8 +181,17 @@ def main(argv=None) -> int:
     ap.add_argument("--export", default=None, help="write the FP16 checkpoint here when done")
     ap.add_argument("--limit", type=int, default=0, help="use only this many utterances")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--decay-steps", type=int, default=0, help="override the LR schedule length")
+    ap.add_argument("--ss-start", type=int, default=-1, help="override when scheduled sampling starts")
+    ap.add_argument("--ss-ramp", type=int, default=0, help="override its ramp length")
     args = ap.parse_args(argv)
     tc = CONFIGS[args.config]
+    if args.decay_steps:
+        tc.decay_steps = args.decay_steps
+    if args.ss_start >= 0:
+        tc.ss_start = args.ss_start
+    if args.ss_ramp:
+        tc.ss_ramp = args.ss_ramp
     torch.set_num_threads(tc.threads)
     os.makedirs(args.run, exist_ok=True)
     last = os.path.join(args.run, "last.pt")

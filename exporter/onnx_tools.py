@@ -64,16 +64,65 @@ def check_written(model: onnx.ModelProto, path: str, max_opset: int) -> None:
         raise ExportError("%s: %s" % (path, "; ".join(problems)))
 
 
+def fold_identities(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop Identity nodes that only alias an initializer (the tracer emits them for weights used
+    twice); consumers read the initializer directly. The FP16 converter mistypes such aliases."""
+    inits = {i.name for i in model.graph.initializer}
+    graph_outputs = {o.name for o in model.graph.output}
+    alias = {}
+    keep = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits and node.output[0] not in graph_outputs:
+            alias[node.output[0]] = node.input[0]
+        else:
+            keep.append(node)
+    for node in keep:
+        for k, name in enumerate(node.input):
+            if name in alias:
+                node.input[k] = alias[name]
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    return model
+
+
 def to_fp16(model: onnx.ModelProto, keep_fp32_ops: Sequence[str] = (),
             keep_fp32_nodes: Sequence[str] = ()) -> onnx.ModelProto:
     """FP16 weights and activations, FP32 inputs/outputs, with FP32 islands for the op types and
     node names given (where FP16's 65504 range or 11-bit mantissa is not enough)."""
     from onnxconverter_common import float16
 
-    return float16.convert_float_to_float16(
+    model = fold_identities(model)
+    # Stale intermediate types from the tracer confuse the converter; it re-infers what it needs.
+    del model.graph.value_info[:]
+    model = float16.convert_float_to_float16(
         model, keep_io_types=True, op_block_list=list(keep_fp32_ops),
         node_block_list=list(keep_fp32_nodes),
     )
+    return fix_float_casts(model)
+
+
+def fix_float_casts(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Casts written by the tracer (bool/int → FLOAT, for masks and positions) must produce
+    FLOAT16 in an FP16 graph; the converter leaves their ``to`` alone. Only the converter's own
+    casts back to FP32 at the graph outputs keep ``to=FLOAT``."""
+    outputs = {o.name for o in model.graph.output}
+    # A graph output that is also used inside the graph: the converter casts it back to FP32 for
+    # the output, so inner consumers must read the FP16 tensor before that cast.
+    fp16_source = {n.output[0]: n.input[0] for n in model.graph.node
+                   if n.op_type == "Cast" and n.output[0] in outputs}
+    for node in model.graph.node:
+        if node.op_type == "Cast" and node.output[0] in outputs:
+            continue
+        for k, name in enumerate(node.input):
+            if name in fp16_source:
+                node.input[k] = fp16_source[name]
+    for node in model.graph.node:
+        if node.op_type != "Cast" or node.output[0] in outputs or "graph_output_cast" in node.name:
+            continue
+        for a in node.attribute:
+            if a.name == "to" and a.i == onnx.TensorProto.FLOAT:
+                a.i = onnx.TensorProto.FLOAT16
+    return model
 
 
 def quantize_int8(src: str, dst: str, op_types: Sequence[str] = ("MatMul", "Gemm")) -> None:

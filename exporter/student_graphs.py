@@ -1,0 +1,136 @@
+"""The student's graphs: text encoder, decoder step (growing or fixed-size cache), postnet+vocoder.
+
+Tensor names follow the ecosystem (onnxruntime-genai, optimum): ``past_key_values.{i}.key`` /
+``.value`` in, ``present.{i}.key`` / ``.value`` out, ``[batch, heads, time, head_dim]``. The
+templates are written into the manifest; the runtime never hard-codes them.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgetts.models.melgan import MBMelGAN
+from edgetts.models.student import Student, group, previous_frames, regulate
+
+PAST_KEY = "past_key_values.{i}.key"
+PAST_VALUE = "past_key_values.{i}.value"
+PRESENT_KEY = "present.{i}.key"
+PRESENT_VALUE = "present.{i}.value"
+
+ENCODER_INPUTS = ["phoneme_ids", "phoneme_lengths"]
+ENCODER_OUTPUTS = ["memory", "log_durations"]
+STEP_INPUTS = ["prev_frames", "text_context", "phone_progress", "position"]
+STEP_OUTPUTS = ["frames"]
+VOCODER_INPUTS = ["mel"]
+VOCODER_OUTPUTS = ["audio"]
+
+
+def cache_names(layers: int) -> Tuple[List[str], List[str]]:
+    past, present = [], []
+    for i in range(layers):
+        past += [PAST_KEY.format(i=i), PAST_VALUE.format(i=i)]
+        present += [PRESENT_KEY.format(i=i), PRESENT_VALUE.format(i=i)]
+    return past, present
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, student: Student):
+        super().__init__()
+        self.encoder = student.encoder
+
+    def forward(self, phoneme_ids, phoneme_lengths):
+        return self.encoder(phoneme_ids, phoneme_lengths)
+
+
+class DecoderStepGraph(nn.Module):
+    """One decoder step; ``static`` selects the fixed-size cache layout."""
+
+    def __init__(self, student: Student, static: bool):
+        super().__init__()
+        self.decoder = student.decoder
+        self.static = static
+
+    def forward(self, prev_frames, text_context, phone_progress, position, *past):
+        step = self.decoder.step_static if self.static else self.decoder.step
+        frames, present = step(prev_frames, text_context, phone_progress, position, list(past))
+        return (frames, *present)
+
+
+class VocoderGraph(nn.Module):
+    """Decoder frames ``mel [B,80,F]`` → postnet → MB-MelGAN → ``audio [B, 300·F]``."""
+
+    def __init__(self, student: Student, vocoder: MBMelGAN):
+        super().__init__()
+        self.postnet = student.postnet
+        self.vocoder = vocoder
+
+    def forward(self, mel):
+        return self.vocoder(self.postnet(mel))
+
+
+def example_inputs(student: Student, batch: int = 1, symbols: int = 12, past_len: int = 3,
+                   static: bool = False, seed: int = 0):
+    c = student.config
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(6, 218, (batch, symbols), generator=g)
+    lengths = torch.full((batch,), symbols, dtype=torch.long)
+    t = c.max_steps if static else past_len
+    past = [torch.randn(batch, c.heads, t, c.head_dim, generator=g) * 0.5
+            for _ in range(2 * c.dec_layers)]
+    step = (torch.randn(batch, c.r, c.n_mels, generator=g), torch.randn(batch, c.r, c.d_model, generator=g),
+            torch.rand(batch, c.r, 2, generator=g), torch.full((batch,), past_len, dtype=torch.long))
+    return (ids, lengths), step + tuple(past)
+
+
+def step_axes(layers: int, static: bool) -> Dict[str, Dict[int, str]]:
+    past, present = cache_names(layers)
+    axes = {n: {0: "batch"} for n in STEP_INPUTS + STEP_OUTPUTS}
+    for n in past:
+        axes[n] = {0: "batch"} if static else {0: "batch", 2: "past_steps"}
+    for n in present:
+        axes[n] = {0: "batch"} if static else {0: "batch", 2: "total_steps"}
+    return axes
+
+
+ENCODER_AXES = {"phoneme_ids": {0: "batch", 1: "symbols"}, "phoneme_lengths": {0: "batch"},
+                "memory": {0: "batch", 1: "symbols"}, "log_durations": {0: "batch", 1: "symbols"}}
+VOCODER_AXES = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}}
+
+
+@torch.no_grad()
+def teacher_forced_case(student: Student, symbols: int = 15, seed: int = 3):
+    """A whole utterance's decoder inputs (random ids, durations and target frames) and PyTorch's
+    full causal pass over them: the reference for step-by-step decoding through ONNX."""
+    c = student.config
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(6, 218, (1, symbols), generator=g)
+    memory, _ = student.encoder(ids, torch.tensor([symbols]))
+    dur = torch.randint(1, 6, (1, symbols), generator=g)
+    ctx, prog, _ = regulate(memory, dur, c.r)
+    mel = torch.randn(1, ctx.shape[1], c.n_mels, generator=g)
+    ctx, prog = group(ctx, c.r), group(prog, c.r)
+    prev = previous_frames(group(mel, c.r))
+    full = student.decoder(prev, ctx, prog)
+    return prev.numpy(), ctx.numpy(), prog.numpy(), full.numpy()
+
+
+def decode_through_onnx(session, prev, ctx, prog, layers: int, heads: int, head_dim: int,
+                        static: bool, max_steps: int, dtype=np.float32) -> np.ndarray:
+    """Run every step of a teacher-forced utterance through a decoder_step session."""
+    past_names, present_names = cache_names(layers)
+    n = prev.shape[1]
+    t = max_steps if static else 0
+    past = [np.zeros((1, heads, t, head_dim), dtype) for _ in past_names]
+    out = []
+    for s in range(n):
+        feed = {"prev_frames": prev[:, s], "text_context": ctx[:, s], "phone_progress": prog[:, s],
+                "position": np.array([s], np.int64)}
+        feed.update(dict(zip(past_names, past)))
+        res = session.run(["frames"] + present_names, feed)
+        out.append(res[0])
+        past = res[1:]
+    return np.stack(out, axis=1)

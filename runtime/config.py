@@ -1,0 +1,84 @@
+"""The two configurations: the voice (read from its manifest) and the request (None = voice default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    """KV cache of the decoder step: per layer a key and a value ``[B, heads, T, head_dim]``."""
+
+    layers: int
+    heads: int
+    head_dim: int
+    max_steps: int
+    past_key: str
+    past_value: str
+    present_key: str
+    present_value: str
+
+    def past_names(self) -> List[str]:
+        out = []
+        for i in range(self.layers):
+            out += [self.past_key.format(i=i), self.past_value.format(i=i)]
+        return out
+
+    def present_names(self) -> List[str]:
+        out = []
+        for i in range(self.layers):
+            out += [self.present_key.format(i=i), self.present_value.format(i=i)]
+        return out
+
+
+@dataclass(frozen=True)
+class GraphInfo:
+    file: str
+    sha256: str
+    precision: str
+    opset: int
+    cache: Optional[str] = None  # "dynamic" or "static" for the decoder step
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    name: str
+    language: str
+    sample_rate: int
+    hop: int
+    mel_bins: int
+    reduction_factor: int
+    d_model: int
+    symbols: List[str]
+    graphs: Dict[str, Dict[str, GraphInfo]]   # variant → role → graph
+    cache: CacheLayout
+    context_frames: int      # vocoder (postnet + MB-MelGAN) receptive field, frames either side
+    min_frames: int          # shortest mel the vocoder graph accepts
+    speed: float
+    max_frames_per_symbol: int
+    first_chunk_frames: int
+    chunk_frames: int
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """Per-request options; None takes the voice's default.
+
+    ``speed`` > 1 speaks faster (durations are divided by it). ``unknown`` is the front-end's
+    policy for characters the voice cannot say: spell, skip or strict.
+    """
+
+    speed: Optional[float] = None
+    max_frames_per_symbol: Optional[int] = None
+    first_chunk_frames: Optional[int] = None
+    chunk_frames: Optional[int] = None
+    unknown: str = "spell"
+
+    def __post_init__(self) -> None:
+        if self.speed is not None and not (0.25 <= self.speed <= 4.0):
+            raise ValueError("speed must be between 0.25 and 4.0, got %r" % (self.speed,))
+        for name in ("max_frames_per_symbol", "first_chunk_frames", "chunk_frames"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError("%s must be at least 1, got %r" % (name, v))

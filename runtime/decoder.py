@@ -1,0 +1,85 @@
+"""The autoregressive loop over ``decoder_step.onnx``.
+
+Two cache layouts, chosen by the graph the manifest names:
+
+- *dynamic* (CPU): the cache grows by one step per call; numpy in, numpy out.
+- *static* (CUDA/TensorRT): fixed ``[B, H, T_max, Dh]`` buffers written at ``position``. On a GPU
+  the caches are bound with IO binding to two device buffers used in turn (read one, write the
+  other), so they never cross to the host; only the r new frames come back each step.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, List
+
+import numpy as np
+
+from .config import CacheLayout
+
+
+class StepDecoder:
+    def __init__(self, session, cache: CacheLayout, static: bool, mel_bins: int, r: int,
+                 device: str = "cpu"):
+        self.session = session
+        self.cache = cache
+        self.static = static
+        self.mel_bins = mel_bins
+        self.r = r
+        self.device = device
+        self.past = cache.past_names()
+        self.present = cache.present_names()
+
+    def frames(self, context: np.ndarray, progress: np.ndarray) -> Iterator[np.ndarray]:
+        """context ``[N, r, D]``, progress ``[N, r, 2]`` → yields N arrays of frames ``[r, mel]``."""
+        if self.static and context.shape[0] > self.cache.max_steps:
+            raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
+                             "split the text further" % (context.shape[0], self.cache.max_steps))
+        if self.static and self.device != "cpu":
+            return self._bound(context, progress)
+        return self._numpy(context, progress)
+
+    def _numpy(self, context, progress):
+        c = self.cache
+        t = c.max_steps if self.static else 0
+        past = [np.zeros((1, c.heads, t, c.head_dim), np.float32) for _ in self.past]
+        prev = np.zeros((1, self.r, self.mel_bins), np.float32)
+        for step in range(context.shape[0]):
+            feed = {"prev_frames": prev, "text_context": context[step:step + 1],
+                    "phone_progress": progress[step:step + 1],
+                    "position": np.array([step], np.int64)}
+            feed.update(zip(self.past, past))
+            out = self.session.run(["frames"] + self.present, feed)
+            prev, past = out[0], out[1:]
+            yield prev[0]
+
+    def _bound(self, context, progress):  # pragma: no cover - needs a GPU
+        import onnxruntime as ort
+
+        c = self.cache
+        shape = (1, c.heads, c.max_steps, c.head_dim)
+        zeros = np.zeros(shape, np.float32)
+        bufs = [[ort.OrtValue.ortvalue_from_numpy(zeros, self.device, 0) for _ in self.past]
+                for _ in range(2)]
+        prev = np.zeros((1, self.r, self.mel_bins), np.float32)
+        binding = self.session.io_binding()
+        for step in range(context.shape[0]):
+            read, write = bufs[step % 2], bufs[(step + 1) % 2]
+            binding.clear_binding_inputs()
+            binding.clear_binding_outputs()
+            binding.bind_cpu_input("prev_frames", prev)
+            binding.bind_cpu_input("text_context", np.ascontiguousarray(context[step:step + 1]))
+            binding.bind_cpu_input("phone_progress", np.ascontiguousarray(progress[step:step + 1]))
+            binding.bind_cpu_input("position", np.array([step], np.int64))
+            for name, v in zip(self.past, read):
+                binding.bind_ortvalue_input(name, v)
+            for name, v in zip(self.present, write):
+                binding.bind_ortvalue_output(name, v)
+            binding.bind_output("frames", "cpu")
+            self.session.run_with_iobinding(binding)
+            prev = binding.copy_outputs_to_cpu()[0]
+            yield prev[0]
+
+
+def device_of(providers: List[str]) -> str:
+    return "cuda" if providers and providers[0] in ("TensorrtExecutionProvider",
+                                                    "CUDAExecutionProvider") else "cpu"

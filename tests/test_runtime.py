@@ -1,0 +1,253 @@
+"""Export on a tiny random student with the real tensor names, and the runtime on that bundle."""
+
+import io
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+torch = pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+
+from edgetts.cli import main  # noqa: E402
+from edgetts.config import SynthesisOptions  # noqa: E402
+from edgetts.errors import BundleError, EmptyTextError, ProviderError  # noqa: E402
+from edgetts.exporter import onnx_tools as T  # noqa: E402
+from edgetts.exporter.bundle import build_bundle  # noqa: E402
+from edgetts.exporter.tflite_vocoder import VocoderImportError, load_tflite_vocoder  # noqa: E402
+from edgetts.models.student import Student, StudentConfig, regulate as torch_regulate  # noqa: E402
+from edgetts.regulator import regulate  # noqa: E402
+from edgetts.voice import Voice, write_wav  # noqa: E402
+
+TINY = StudentConfig(d_model=64, heads=2, enc_layers=1, enc_ffn=64, dec_layers=2, dec_ffn=64,
+                     prenet=32, postnet_channels=32, postnet_layers=3, max_steps=64)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    try:
+        vocoder = load_tflite_vocoder()
+    except VocoderImportError as exc:
+        pytest.skip(str(exc))
+    torch.manual_seed(0)
+    student = Student(TINY).eval()
+    # Random weights predict ~0 frames per symbol; make every symbol last 3 frames instead, so
+    # utterances have a length to test the mechanics with.
+    torch.nn.init.zeros_(student.encoder.dur_out.weight)
+    torch.nn.init.constant_(student.encoder.dur_out.bias, math.log1p(3.0))
+    out = str(tmp_path_factory.mktemp("voice"))
+    build_bundle(student, vocoder, out, log=lambda *a: None)
+    return out
+
+
+def test_bundle_has_every_variant_with_checksums(bundle):
+    m = json.load(open(os.path.join(bundle, "voice.json")))
+    assert m["format_version"] == 1 and len(m["symbols"]) == 219
+    assert sorted(m["graphs"]) == ["fp16", "fp32", "int8", "nano"]
+    for variant, roles in m["graphs"].items():
+        assert sorted(roles) == ["decoder_step", "text_encoder", "vocoder"]
+        for g in roles.values():
+            assert len(g["sha256"]) == 64 and os.path.exists(os.path.join(bundle, g["file"]))
+    assert m["graphs"]["fp16"]["decoder_step"]["cache"] == "static"
+    assert m["graphs"]["fp32"]["decoder_step"]["cache"] == "dynamic"
+    assert not [f for f in os.listdir(bundle) if f.endswith(".data") or "tmp" in f]
+    assert m["validation"]["step_by_step_vs_full_pass"] < 1e-4
+
+
+def test_decoder_tensor_names_follow_the_templates(bundle):
+    import onnx
+
+    m = onnx.load(os.path.join(bundle, "decoder_step.fp32.onnx"))
+    names = [i.name for i in m.graph.input]
+    assert names[:4] == ["prev_frames", "text_context", "phone_progress", "position"]
+    assert names[4:] == ["past_key_values.0.key", "past_key_values.0.value",
+                         "past_key_values.1.key", "past_key_values.1.value"]
+    assert [o.name for o in m.graph.output][1:3] == ["present.0.key", "present.0.value"]
+
+
+def test_nano_graphs_keep_to_the_nano_profile(bundle):
+    import onnx
+
+    for f in ("text_encoder.nano.onnx", "decoder_step_static.nano.onnx", "vocoder.nano.onnx"):
+        m = onnx.load(os.path.join(bundle, f))
+        assert T.nano_violations(m) == [], f
+        assert "LayerNormalization" not in T.op_types(m)
+
+
+def test_numpy_regulator_equals_training_regulator():
+    g = np.random.default_rng(0)
+    memory = g.standard_normal((7, 16)).astype(np.float32)
+    dur = np.array([2, 0, 5, 1, 3, 0, 4])
+    ctx, prog, sym = regulate(memory, dur, r=3)
+    tctx, tprog, _ = torch_regulate(torch.from_numpy(memory)[None], torch.from_numpy(dur)[None], 3)
+    assert np.allclose(ctx.reshape(-1, 16), tctx[0].numpy()) and np.allclose(prog.reshape(-1, 2), tprog[0].numpy())
+    assert sym.tolist() == [0, 0, 2, 2, 2, 2, 2, 3, 4, 4, 4, 6, 6, 6, 6]
+
+
+@pytest.fixture(scope="module")
+def voice(bundle):
+    return Voice.load(bundle, provider="cpu")
+
+
+def test_synthesize_yields_typed_chunks_of_the_right_length(voice):
+    chunks = list(voice.synthesize("你好，世界。"))
+    assert chunks[-1].final and not any(c.final for c in chunks[:-1])
+    assert {c.utterance for c in chunks} == {0, 1}
+    # 2 clauses of 2 characters: sil ^... every symbol lasts 3 frames (see the fixture)
+    speech = [c for c in chunks if c.char_end > c.char_start]
+    assert speech and all(c.audio.dtype == np.float32 for c in chunks)
+    total = sum(len(c.audio) for c in chunks)
+    n_symbols = [len(u) for u in (voice_ids("你好"), voice_ids("世界"))]
+    pauses = int(round(0.15 * 24000)) + int(round(0.35 * 24000))
+    assert total == sum(n * 3 * 300 for n in n_symbols) + pauses
+    for c in speech:
+        assert 0 <= c.char_start < c.char_end <= len(c.text)
+
+
+def voice_ids(text):
+    from edgetts.frontend import Frontend
+
+    return Frontend()(text)[0].ids
+
+
+def test_streaming_equals_one_window(voice):
+    """Small chunks stream the same samples as one window over the whole clause (1e-5)."""
+    text = "今天天气很好我们一起去公园散步吧"
+    small = voice.synthesize_array(text, SynthesisOptions(first_chunk_frames=4, chunk_frames=7))
+    whole = voice.synthesize_array(text, SynthesisOptions(first_chunk_frames=10_000, chunk_frames=10_000))
+    assert small.shape == whole.shape and np.abs(small - whole).max() < 1e-5
+
+
+def test_first_chunk_comes_before_the_clause_is_decoded(voice):
+    text = "今天天气很好我们一起去公园散步吧"
+    chunks = list(voice.synthesize(text, SynthesisOptions(first_chunk_frames=6, chunk_frames=12)))
+    speech = [c for c in chunks if c.char_end > c.char_start]
+    assert len(speech) >= 3 and len(speech[0].audio) == 6 * 300
+    assert speech[0].char_start == 0 and speech[-1].char_end == len(text)
+
+
+def test_speed_scales_length(voice):
+    a = voice.synthesize_array("今天天气很好", SynthesisOptions(speed=1.0))
+    b = voice.synthesize_array("今天天气很好", SynthesisOptions(speed=3.0))
+    assert len(b) < len(a)
+
+
+@pytest.mark.parametrize("variant", ["int8", "fp16", "nano"])
+def test_every_variant_runs_on_the_cpu(bundle, voice, variant):
+    """INT8 is made for the CPU; FP16/Nano are GPU graphs, run here through the static-cache
+    numpy path. Same length as FP32, finite, and close to it (relative RMS <= 0.3 on random
+    weights; the real voice's agreement is measured by `make eval`)."""
+    ref = voice.synthesize_array("你好世界")
+    v = Voice.load(bundle, provider="cpu", variant=variant)
+    got = v.synthesize_array("你好世界")
+    assert got.shape == ref.shape and np.all(np.isfinite(got))
+    rel = np.sqrt(np.mean((got - ref) ** 2)) / max(np.sqrt(np.mean(ref ** 2)), 1e-9)
+    assert rel < 0.3
+
+
+def test_write_wav_round_trips(voice, tmp_path):
+    path = str(tmp_path / "x.wav")
+    secs = write_wav(path, voice.synthesize("你好"), 24000)
+    data, sr = sf.read(path)
+    assert sr == 24000 and abs(len(data) / sr - secs) < 1e-6
+
+
+def test_empty_text_is_an_error(voice):
+    with pytest.raises(EmptyTextError):
+        list(voice.synthesize("  。"))
+
+
+def _copy(bundle, tmp_path):
+    dst = str(tmp_path / "copy")
+    shutil.copytree(bundle, dst)
+    return dst
+
+
+def test_corrupt_graph_is_named(bundle, tmp_path):
+    b = _copy(bundle, tmp_path)
+    with open(os.path.join(b, "vocoder.fp32.onnx"), "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(BundleError, match="vocoder.fp32.onnx does not match its sha256"):
+        Voice.load(b, provider="cpu")
+
+
+def test_missing_graph_is_named(bundle, tmp_path):
+    b = _copy(bundle, tmp_path)
+    os.remove(os.path.join(b, "decoder_step.int8.onnx"))
+    with pytest.raises(BundleError, match="decoder_step.int8.onnx .* is missing"):
+        Voice.load(b, provider="cpu")
+
+
+@pytest.mark.parametrize("content, match", [
+    ("{not json", "not valid JSON"),
+    ('{"format_version": 99}', "upgrade edgetts"),
+    ('{"format_version": 0}', "re-export"),
+    ('{"format_version": 1, "name": "x"}', "lacks"),
+])
+def test_bad_manifest(bundle, tmp_path, content, match):
+    b = _copy(bundle, tmp_path)
+    with open(os.path.join(b, "voice.json"), "w") as f:
+        f.write(content)
+    with pytest.raises(BundleError, match=match):
+        Voice.load(b, provider="cpu")
+
+
+def test_mismatched_symbol_table(bundle, tmp_path):
+    b = _copy(bundle, tmp_path)
+    m = json.load(open(os.path.join(b, "voice.json")))
+    m["symbols"] = m["symbols"][::-1]
+    json.dump(m, open(os.path.join(b, "voice.json"), "w"))
+    with pytest.raises(BundleError, match="symbol table differs"):
+        Voice.load(b, provider="cpu")
+
+
+def test_unknown_variant(bundle):
+    with pytest.raises(BundleError, match="has no 'fp8' graphs"):
+        Voice.load(bundle, provider="cpu", variant="fp8")
+
+
+def test_explicit_gpu_provider_that_cannot_run_is_an_error(bundle):
+    from edgetts.providers import probe
+
+    if probe("cuda").loads:
+        pytest.skip("CUDA really works here")
+    with pytest.raises(ProviderError, match="cannot run here"):
+        Voice.load(bundle, provider="cuda")
+    with pytest.raises(ProviderError, match="unknown provider"):
+        Voice.load(bundle, provider="npu")
+
+
+def test_auto_provider_falls_back_to_cpu_and_says_so(bundle):
+    v = Voice.load(bundle, provider="auto")
+    assert v.providers[0] in ("CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider")
+    if v.providers[0] == "CPUExecutionProvider":
+        assert v.variant == "fp32"
+
+
+def test_cli_say_to_file_stdout_and_raw(bundle, tmp_path):
+    r = CliRunner()
+    out = tmp_path / "a.wav"
+    res = r.invoke(main, ["say", "你好", "--voice", bundle, "--provider", "cpu", "-o", str(out), "-v"])
+    assert res.exit_code == 0, res.output
+    assert "RTF" in res.output
+    data, sr = sf.read(str(out))
+    assert sr == 24000 and len(data) > 0
+    res = r.invoke(main, ["say", "你好", "--voice", bundle, "--provider", "cpu", "-o", "-"])
+    assert res.exit_code == 0
+    data2, _ = sf.read(io.BytesIO(res.stdout_bytes))
+    assert len(data2) == len(data)
+    res = r.invoke(main, ["say", "--voice", bundle, "--provider", "cpu", "--raw"],
+                   input="你好".encode("utf-8"))
+    assert res.exit_code == 0 and len(res.stdout_bytes) == 2 * len(data)
+
+
+def test_cli_say_reports_bad_bundle(tmp_path):
+    (tmp_path / "voice.json").write_text("{oops")
+    res = CliRunner().invoke(main, ["say", "你好", "--voice", str(tmp_path), "-o", str(tmp_path / "x.wav")])
+    assert res.exit_code == 1 and "not valid JSON" in res.output
