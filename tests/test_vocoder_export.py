@@ -9,25 +9,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgetts.exporter import onnx_tools as T  # noqa: E402
-from edgetts.exporter.tflite_vocoder import VocoderImportError, load_tflite_vocoder  # noqa: E402
 from edgetts.exporter.vocoder import export_vocoder  # noqa: E402
 from edgetts.models.melgan import HOP, chunk_bounds, min_frames, receptive_field_frames  # noqa: E402
 from edgetts.vocoder import OnnxVocoder, StreamingVocoder  # noqa: E402
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
-
 
 @pytest.fixture(scope="module")
-def model():
-    try:
-        return load_tflite_vocoder()
-    except VocoderImportError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def real_mel():
-    return np.load(os.path.join(DATA, "teacher_mel.npz"))["mel"].astype(np.float32)
+def model(tflite_vocoder):
+    return tflite_vocoder
 
 
 @pytest.fixture(scope="module")

@@ -10,25 +10,14 @@ torch = pytest.importorskip("torch")
 from edgetts.exporter.tflite_vocoder import (  # noqa: E402
     VocoderImportError, _Graph, default_tflite_path, load_tflite_vocoder)
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
+@pytest.fixture(scope="module")
+def path(tflite_vocoder):
+    return default_tflite_path()
 
 
 @pytest.fixture(scope="module")
-def path():
-    try:
-        return default_tflite_path()
-    except VocoderImportError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def model(path):
-    return load_tflite_vocoder(path)
-
-
-@pytest.fixture(scope="module")
-def real_mel():
-    return np.load(os.path.join(DATA, "teacher_mel.npz"))["mel"].astype(np.float32)
+def model(tflite_vocoder):
+    return tflite_vocoder
 
 
 def _interpreter_run(path, mel):
