@@ -58,6 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("--teacher-python", default=".venv-teacher/bin/python")
     ap.add_argument("--keep", default=None, help="folder to keep the WAVs in")
     ap.add_argument("--json", default=None, help="write per-sentence results here")
+    ap.add_argument("--bundle", default=None, help="also judge this ONNX voice bundle ...")
+    ap.add_argument("--variants", default="fp32,int8", help="... in these variants (CPU)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
 
@@ -94,6 +96,13 @@ def main(argv=None) -> int:
         sf.write(path, audio, SR)
         return sum(len(m) for m in mels)
 
+    onnx_voices = {}
+    if args.bundle:
+        from edgetts.voice import Voice
+
+        for v in args.variants.split(","):
+            onnx_voices[v] = Voice.load(args.bundle, provider="cpu", variant=v)
+
     judge = Judge()
     rows, k = [], 0
     for (split, text), us in zip(texts, utts):
@@ -105,9 +114,16 @@ def main(argv=None) -> int:
         k += n
         t_hyp = judge.transcribe(os.path.join(work, "%s_%03d_teacher.wav" % (split, i)))
         s_hyp = judge.transcribe(os.path.join(work, "%s_%03d_student.wav" % (split, i)))
-        rows.append({"split": split, "text": text, "teacher": t_hyp, "student": s_hyp,
-                     "cer_teacher": cer(text, t_hyp), "cer_student": cer(text, s_hyp),
-                     "chars": len(normalize(text)), "duration_ratio": sf_ / max(tf, 1)})
+        row = {"split": split, "text": text, "teacher": t_hyp, "student": s_hyp,
+               "cer_teacher": cer(text, t_hyp), "cer_student": cer(text, s_hyp),
+               "chars": len(normalize(text)), "duration_ratio": sf_ / max(tf, 1)}
+        for v, voice in onnx_voices.items():
+            path = os.path.join(work, "%s_%03d_onnx_%s.wav" % (split, i, v))
+            sf.write(path, voice.synthesize_array(text), SR)
+            hyp = judge.transcribe(path)
+            row["onnx_" + v] = hyp
+            row["cer_onnx_" + v] = cer(text, hyp)
+        rows.append(row)
     print("%-8s %6s %6s %6s  %s" % ("split", "CER-T", "CER-S", "dur", "text / student transcript"))
     for r in rows:
         flag = "" if 0.75 <= r["duration_ratio"] <= 1.25 else "  <-- duration"
@@ -121,6 +137,9 @@ def main(argv=None) -> int:
         bad = sum(not 0.75 <= r["duration_ratio"] <= 1.25 for r in rs)
         print("%-8s sentences %3d  CER teacher %.3f  student %.3f  (bar: student <= %.3f)  "
               "duration outside +-25%%: %d" % (split, len(rs), ct, cs, ct + 0.03, bad))
+        for v in onnx_voices:
+            cv = sum(r["cer_onnx_" + v] * r["chars"] for r in rs) / chars
+            print("%-8s   ONNX %s CER %.3f (PyTorch student %.3f)" % (split, v, cv, cs))
     print("evaluated in %.0f s" % (time.time() - t0))
     if args.json:
         with open(args.json, "w") as f:
