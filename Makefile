@@ -73,6 +73,8 @@ distill-train: setup
 	$(BIN)/python -m edgetts.distill.train --data data/distill --run runs/student --config cpu \
 		--export $(STUDENT) $(TRAIN_ARGS)
 
+# Note: the judge (faster-whisper) pulls the CPU onnxruntime package into .venv beside
+# onnxruntime-gpu; on a GPU machine reinstall onnxruntime-gpu afterwards.
 eval: setup .venv-teacher/.installed
 	$(BIN)/pip install -q -e '.[eval]'
 	$(BIN)/python -m edgetts.distill.evaluate --student $(STUDENT) --keep build/eval --json build/eval/results.json
