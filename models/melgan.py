@@ -16,7 +16,7 @@ mel frames within ``receptive_field_frames()`` of it; this is what makes chunked
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
+from typing import List
 
 import torch
 import torch.nn.functional as F
@@ -117,7 +117,7 @@ class PQMFSynthesis(nn.Module):
     """Sub-bands ``[B, 4, T]`` → full-band audio ``[B, 4·T]``.
 
     ``updown`` is the zero-insertion (transposed conv, k=stride=4, gain 4) and ``synthesis`` the
-    63-tap filter bank; both are fixed, read from the vocoder file or built by ``design()``.
+    63-tap filter bank; both are fixed and read from the vocoder file.
     """
 
     def __init__(self):
@@ -129,26 +129,6 @@ class PQMFSynthesis(nn.Module):
         x = F.conv_transpose1d(subbands, self.updown, stride=SUBBANDS)
         x = F.pad(x, (TAPS // 2, TAPS // 2))
         return F.conv1d(x, self.synthesis).squeeze(1)
-
-    @staticmethod
-    def design(taps: int = TAPS, cutoff: float = 0.142, beta: float = 9.0):
-        """The standard cosine-modulated PQMF (Kaiser prototype) the file's filters come from."""
-        import numpy as np
-
-        n = np.arange(taps + 1) - taps / 2
-        with np.errstate(invalid="ignore"):
-            ideal = np.sin(np.pi * cutoff * n) / (np.pi * n)
-        ideal[taps // 2] = cutoff
-        proto = ideal * np.kaiser(taps + 1, beta)
-        k = np.arange(SUBBANDS)[:, None]
-        synth = 2 * proto * np.cos(
-            (2 * k + 1) * np.pi / (2 * SUBBANDS) * (np.arange(taps + 1) - taps / 2)
-            + (-1) ** k * np.pi / 4
-        )
-        updown = np.zeros((SUBBANDS, SUBBANDS, SUBBANDS))
-        for i in range(SUBBANDS):
-            updown[i, i, 0] = SUBBANDS
-        return updown, synth
 
 
 class MBMelGAN(nn.Module):
@@ -198,13 +178,3 @@ def min_frames() -> int:
     """Shortest mel the graph accepts: every reflection pad needs a signal longer than the pad
     (the 27-dilated pad at 3 samples per frame needs 10 frames; conv_in's pad of 3 needs 4)."""
     return max(4, math.ceil((max(DILATIONS) + 1) / UPSAMPLE_SCALES[0]))
-
-
-def chunk_bounds(frames: int, chunk: int, context: int) -> Sequence[tuple]:
-    """Windows for chunked vocoding: ``(lo, hi, a, b)`` vocodes frames [lo, hi) and keeps the
-    samples of frames [a, b); consecutive [a, b) tile [0, frames)."""
-    out = []
-    for a in range(0, frames, chunk):
-        b = min(a + chunk, frames)
-        out.append((max(0, a - context), min(frames, b + context), a, b))
-    return out

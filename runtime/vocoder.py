@@ -24,14 +24,17 @@ class OnnxVocoder:
     # Shorter mels are padded on the right with silence and the extra audio is cut off.
     SILENCE = -4.0  # normalized log-mel of silence, below anything the teacher produces
 
-    def __init__(self, path: str, providers: Optional[List[str]] = None,
-                 session_options=None, hop: int = 300, min_frames: int = 10):
-        import onnxruntime as ort
+    def __init__(self, path: Optional[str] = None, providers: Optional[List[str]] = None,
+                 session_options=None, hop: int = 300, min_frames: int = 10, session=None):
+        """Open `path`, or wrap an already open `session` (as the runtime's Voice does)."""
+        if session is None:
+            import onnxruntime as ort
 
+            session = ort.InferenceSession(path, sess_options=session_options,
+                                           providers=providers or ["CPUExecutionProvider"])
         self.hop = hop
         self.min_frames = min_frames
-        self.session = ort.InferenceSession(
-            path, sess_options=session_options, providers=providers or ["CPUExecutionProvider"])
+        self.session = session
         self.input = self.session.get_inputs()[0].name
         self.output = self.session.get_outputs()[0].name
 

@@ -30,7 +30,7 @@ from .errors import BundleError, ProviderError
 from .frontend import Frontend, FrontendOptions
 from .providers import PROVIDERS, resolve
 from .regulator import durations, regulate
-from .vocoder import StreamingVocoder
+from .vocoder import OnnxVocoder, StreamingVocoder
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,8 @@ class Voice:
         info = config.graphs[variant]["decoder_step"]
         self._decoder = StepDecoder(sessions["decoder_step"], config.cache, info.cache == "static",
                                     config.mel_bins, config.reduction_factor, device_of(providers))
-        vs = sessions["vocoder"]
-        self._voc_in = vs.get_inputs()[0].name
-        self._voc_out = vs.get_outputs()[0].name
+        self._vocode = OnnxVocoder(session=sessions["vocoder"], hop=config.hop,
+                                   min_frames=config.min_frames)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -122,16 +121,6 @@ class Voice:
         return cls(bundle, config, sessions, variant, really)
 
     # -- synthesis -------------------------------------------------------------------------------
-
-    def _vocode(self, frames: np.ndarray) -> np.ndarray:
-        n = len(frames)
-        if n < self.config.min_frames:
-            # The graph's reflection pads need min_frames; pad with the step's own edge frames
-            # and keep only the audio of the real ones.
-            pad = np.repeat(frames[-1:], self.config.min_frames - n, axis=0)
-            frames = np.concatenate([frames, pad])
-        x = np.ascontiguousarray(frames.T[None], dtype=np.float32)
-        return self._sessions["vocoder"].run([self._voc_out], {self._voc_in: x})[0][0][: n * self.config.hop]
 
     def synthesize(self, text: str, options: Optional[SynthesisOptions] = None) -> Iterator[AudioChunk]:
         """Yield audio chunks for `text` as they are ready (raises FrontendError on bad text)."""

@@ -54,7 +54,10 @@ def test_frontend_strict_names_characters():
     assert r.exit_code == 1 and "GRINNING FACE" in r.output
 
 
-def test_say_without_voice_says_what_is_missing(tmp_path):
+def test_say_without_voice_says_what_is_missing(tmp_path, monkeypatch):
+    # Away from ./voices/default and ~/.local/share (a `make demo` leaves a voice there).
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
     r = run(["say", "你好", "-o", str(tmp_path / "x.wav")], env={"EDGETTS_VOICE": str(tmp_path / "none")})
     assert r.exit_code == 1
     assert "no voice bundle found" in r.output and "make export" in r.output

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from edgetts.exporter import onnx_tools as T  # noqa: E402
 from edgetts.exporter.vocoder import export_vocoder  # noqa: E402
-from edgetts.models.melgan import HOP, chunk_bounds, min_frames, receptive_field_frames  # noqa: E402
+from edgetts.models.melgan import HOP, min_frames, receptive_field_frames  # noqa: E402
 from edgetts.vocoder import OnnxVocoder, StreamingVocoder  # noqa: E402
 
 
@@ -161,12 +161,6 @@ def test_too_little_context_is_not_exact(bundle, real_mel):
     stream = StreamingVocoder(voc, context=facts["fp32"]["context_frames"] // 4, chunk=24)
     got = np.concatenate([stream.push(real_mel), stream.finish()])
     assert np.abs(got - whole).max() > 1e-3
-
-
-def test_chunk_bounds_tile_the_utterance():
-    b = chunk_bounds(100, 30, 22)
-    assert [(a, e) for _, _, a, e in b] == [(0, 30), (30, 60), (60, 90), (90, 100)]
-    assert b[1][:2] == (8, 82)
 
 
 def test_teacher_mel_through_onnx_sounds_like_speech(bundle, real_mel):
