@@ -6,6 +6,7 @@ import json
 import logging
 import platform
 import sys
+import time
 from typing import Optional
 
 import click
@@ -100,7 +101,8 @@ def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbo
     try:
         options = SynthesisOptions(speed=speed, unknown=unknown)
         v = Voice.load(voice, provider=provider, variant=variant)
-        chunks, stats = timed(v.synthesize(text, options))
+        start = time.perf_counter()
+        chunks, stats = timed(v.synthesize(text, options), start)
         sr = v.config.sample_rate
         if raw:
             out = sys.stdout.buffer

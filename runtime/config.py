@@ -73,12 +73,13 @@ class SynthesisOptions:
     max_frames_per_symbol: Optional[int] = None
     first_chunk_frames: Optional[int] = None
     chunk_frames: Optional[int] = None
+    max_chunk_frames: Optional[int] = None
     unknown: str = "spell"
 
     def __post_init__(self) -> None:
         if self.speed is not None and not (0.25 <= self.speed <= 4.0):
             raise ValueError("speed must be between 0.25 and 4.0, got %r" % (self.speed,))
-        for name in ("max_frames_per_symbol", "first_chunk_frames", "chunk_frames"):
+        for name in ("max_frames_per_symbol", "first_chunk_frames", "chunk_frames", "max_chunk_frames"):
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError("%s must be at least 1, got %r" % (name, v))

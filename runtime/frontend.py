@@ -20,6 +20,7 @@ nothing sayable left raises ``EmptyTextError``: the front-end never returns sile
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
@@ -28,12 +29,15 @@ from pypinyin import Style, lazy_pinyin
 
 from . import normalize as tn
 from .errors import EmptyTextError, FrontendError, UnsupportedTextError
-from .sentences import split_clauses
+from .sentences import Clause, split_clauses
 from .symbols import EOS, SIL, SYMBOL_TO_ID, WORD_BREAK, syllable_to_symbols
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_POLICIES = ("spell", "skip", "strict")
+
+# A sentence and the marks that end it (no "." : it is a decimal point in 12.5).
+_SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?\n]+|$)")
 
 # How Chinese speakers commonly read Latin letters, in TONE3 pinyin.
 LETTER_PINYIN = {
@@ -133,7 +137,7 @@ class Frontend:
             self._check_strict(text)
         produced = 0
         skipped_all: List[str] = []
-        for clause in split_clauses(tn.normalize(text), self.options.max_clause_chars):
+        for clause in self._clauses(text):
             utt = self._utterance(clause.text, clause.pause_after)
             skipped_all.extend(utt.skipped)
             if len(utt.ids) > 3:  # more than sil, sil, eos
@@ -151,6 +155,14 @@ class Frontend:
             raise EmptyTextError("text is empty or only punctuation/whitespace: give some words to say")
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _clauses(self, text: str) -> Iterator[Clause]:
+        """Normalize sentence by sentence, so the first utterance of a long text is ready after
+        its own sentence, not after the whole text (a run of sentence marks stays with the
+        sentence before it, so "好。。。" keeps its one long pause)."""
+        for m in _SENTENCE.finditer(text):
+            if m.group(0).strip():
+                yield from split_clauses(tn.normalize(m.group(0)), self.options.max_clause_chars)
 
     def _check_strict(self, text: str) -> None:
         bad = []

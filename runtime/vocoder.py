@@ -53,19 +53,24 @@ class StreamingVocoder:
 
     ``push(frames)`` returns the audio of every frame that now has ``context`` frames of right
     context (possibly none); ``finish()`` returns the rest, using the utterance end as the right
-    edge. Windows keep ``first_chunk`` frames the first time (fast first audio) and ``chunk``
-    frames after that. The concatenated output equals ``vocode(all frames)``.
+    edge. The first window keeps ``first_chunk`` frames (fast first audio). After that a window
+    keeps at least ``chunk`` frames and, when more are ready (the decoder ran ahead), all of them
+    up to ``max_chunk``: every window pays ``2 · context`` frames of overlap, so fewer, larger
+    windows cost less when latency no longer matters. The concatenated output equals
+    ``vocode(all frames)`` whatever the window sizes.
     """
 
     def __init__(self, vocode: MelToAudio, context: int, hop: int = 300,
-                 chunk: int = 40, first_chunk: int = 10):
-        if context < 0 or chunk < 1 or first_chunk < 1:
-            raise ValueError("context must be >= 0 and chunk sizes >= 1")
+                 chunk: int = 40, first_chunk: int = 10, max_chunk: Optional[int] = None):
+        max_chunk = max(chunk, 256) if max_chunk is None else max_chunk
+        if context < 0 or chunk < 1 or first_chunk < 1 or max_chunk < chunk:
+            raise ValueError("context must be >= 0, chunk sizes >= 1 and max_chunk >= chunk")
         self.vocode = vocode
         self.context = context
         self.hop = hop
         self.chunk = chunk
         self.first_chunk = first_chunk
+        self.max_chunk = max_chunk
         self._frames = np.zeros((0, 0), np.float32)
         self._offset = 0      # utterance index of self._frames[0]
         self._emitted = 0     # frames whose audio has been returned
@@ -87,9 +92,12 @@ class StreamingVocoder:
         self._frames = frames if self._frames.size == 0 else np.concatenate([self._frames, frames])
         out = []
         while True:
+            ready = self._total() - self.context - self._emitted  # frames with full right context
             size = self.first_chunk if self._emitted == 0 else self.chunk
-            if self._total() < self._emitted + size + self.context:
+            if ready < size:
                 break
+            if self._emitted:
+                size = min(ready, self.max_chunk)
             out.append(self._window(self._emitted, self._emitted + size, at_end=False))
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
@@ -98,7 +106,7 @@ class StreamingVocoder:
         self._finished = True
         out = []
         while self._emitted < self._total():
-            size = self.first_chunk if self._emitted == 0 else self.chunk
+            size = self.first_chunk if self._emitted == 0 else self.max_chunk
             out.append(self._window(self._emitted, min(self._emitted + size, self._total()), True))
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 

@@ -120,11 +120,51 @@ def test_streaming_equals_one_window(voice):
 
 
 def test_first_chunk_comes_before_the_clause_is_decoded(voice):
+    """Without the worker thread the order is deterministic: after the first window the vocoder
+    runs every `chunk_frames` (+ context) decoded frames, not once at the end of the clause."""
     text = "今天天气很好我们一起去公园散步吧"
-    chunks = list(voice.synthesize(text, SynthesisOptions(first_chunk_frames=6, chunk_frames=12)))
+    opts = SynthesisOptions(first_chunk_frames=6, chunk_frames=12)
+    chunks = list(voice.synthesize(text, opts, pipeline=False))
     speech = [c for c in chunks if c.char_end > c.char_start]
     assert len(speech) >= 3 and len(speech[0].audio) == 6 * 300
     assert speech[0].char_start == 0 and speech[-1].char_end == len(text)
+
+
+def test_pipelined_synthesis_equals_sequential(voice):
+    """The decoder worker thread changes when frames are vocoded (window sizes), not the audio:
+    equal to 1e-5 (float32 rounding of windows with a different left edge), same chunk order."""
+    text = "你好，世界。今天天气很好，我们一起去公园散步吧！欢迎使用。"
+    opts = SynthesisOptions(first_chunk_frames=4, chunk_frames=5)
+    a = list(voice.synthesize(text, opts, pipeline=True))
+    b = list(voice.synthesize(text, opts, pipeline=False))
+    whole_a, whole_b = np.concatenate([c.audio for c in a]), np.concatenate([c.audio for c in b])
+    assert whole_a.shape == whole_b.shape and np.abs(whole_a - whole_b).max() < 1e-5
+    assert [c.utterance for c in a if c.char_start == c.char_end == len(c.text)] == list(range(5))
+    assert a[-1].final and sum(c.final for c in a) == 1
+
+
+def test_closing_the_stream_early_stops_the_decoder_thread(voice):
+    import threading
+
+    before = {t for t in threading.enumerate() if t.name == "edgetts-decoder"}
+    stream = voice.synthesize("今天天气很好。" * 40)
+    next(stream)
+    stream.close()
+    left = [t for t in threading.enumerate() if t.name == "edgetts-decoder" and t not in before]
+    assert not any(t.is_alive() for t in left)
+
+
+def test_decoder_errors_reach_the_caller(bundle):
+    """The static cache holds 64 steps in the tiny bundle; a longer clause fails in the worker
+    thread and the error comes out of the caller's loop, naming the limit."""
+    v = Voice.load(bundle, provider="cpu", variant="fp16")
+    with pytest.raises(ValueError, match="static cache holds 64"):
+        list(v.synthesize("今天天气很好我们一起去公园散步吧今天天气很好我们一起去公园散步吧"))
+
+
+def test_bad_text_fails_before_any_audio(voice):
+    with pytest.raises(EmptyTextError):
+        voice.synthesize("  。")  # raised by the call itself, not on first iteration
 
 
 def test_speed_scales_length(voice):
