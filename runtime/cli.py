@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import sys
 import time
@@ -157,6 +158,38 @@ def export(student, out, variants) -> None:
     except ImportError as exc:
         raise click.ClickException("export needs the torch side: pip install 'edgetts[export]' (%s)" % exc)
     run(student, out, [v.strip() for v in variants.split(",") if v.strip()])
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--voice", "voice", default=None, help="Voice bundle folder.")
+@click.option("--configs", default=None,
+              help="Comma-separated configurations (default: all; unavailable ones are listed as skipped).")
+@click.option("--repeats", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Timed passes per sentence after one warm-up.")
+@click.option("--json", "json_path", default=None, help="Also write the results as JSON to this file.")
+def bench(voice, configs, repeats, json_path) -> None:
+    """Speed and memory of every configuration that runs here, side by side (see docs in bench.py)."""
+    from . import bench as b
+    from .bundle import locate
+
+    names = [c.name for c in b.CONFIGS] if not configs else [n.strip() for n in configs.split(",") if n.strip()]
+    bad = [n for n in names if n not in b.BY_NAME]
+    if bad:
+        raise click.BadParameter("unknown configuration(s) %s; choose from %s"
+                                 % (", ".join(bad), ", ".join(sorted(b.BY_NAME))), param_hint="--configs")
+    try:
+        voice_dir = locate(voice)
+    except EdgeTTSError as exc:
+        raise click.ClickException(str(exc))
+    rows = b.run_all(names, voice_dir, repeats, echo=lambda m: click.echo(m, err=True))
+    click.echo(b.header(voice_dir))
+    click.echo(b.table(rows))
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump({"machine": b.machine(), "sentences": b.SENTENCES, "repeats": repeats,
+                       "rows": rows}, f, ensure_ascii=False, indent=1)
+        click.echo("wrote %s" % json_path, err=True)
 
 
 @main.command(context_settings=CONTEXT)

@@ -39,18 +39,31 @@ class StepDecoder:
         return self._numpy(context, progress)
 
     def _numpy(self, context, progress):
+        for frames in self.batch_frames(context[None], progress[None]):
+            yield frames[0]
+
+    def batch_frames(self, context: np.ndarray, progress: np.ndarray) -> Iterator[np.ndarray]:
+        """Decode B utterances in lock-step: context ``[B, N, r, D]``, progress ``[B, N, r, 2]``
+        → yields N arrays ``[B, r, mel]``. All rows share the step index, so their caches have
+        the same length and attention needs no mask; an utterance shorter than N is padded at
+        its end with zero context, and because decoding is causal the padding cannot change
+        its earlier frames (the caller drops the padded steps' output)."""
         c = self.cache
+        b, n = context.shape[:2]
+        if self.static and n > c.max_steps:
+            raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
+                             "split the text further" % (n, c.max_steps))
         t = c.max_steps if self.static else 0
-        past = [np.zeros((1, c.heads, t, c.head_dim), np.float32) for _ in self.past]
-        prev = np.zeros((1, self.r, self.mel_bins), np.float32)
-        for step in range(context.shape[0]):
-            feed = {"prev_frames": prev, "text_context": context[step:step + 1],
-                    "phone_progress": progress[step:step + 1],
-                    "position": np.array([step], np.int64)}
+        past = [np.zeros((b, c.heads, t, c.head_dim), np.float32) for _ in self.past]
+        prev = np.zeros((b, self.r, self.mel_bins), np.float32)
+        for step in range(n):
+            feed = {"prev_frames": prev, "text_context": np.ascontiguousarray(context[:, step]),
+                    "phone_progress": np.ascontiguousarray(progress[:, step]),
+                    "position": np.full((b,), step, np.int64)}
             feed.update(zip(self.past, past))
             out = self.session.run(["frames"] + self.present, feed)
             prev, past = out[0], out[1:]
-            yield prev[0]
+            yield prev
 
     def _bound(self, context, progress):  # pragma: no cover - needs a GPU
         import onnxruntime as ort

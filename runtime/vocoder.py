@@ -53,7 +53,8 @@ class StreamingVocoder:
 
     ``push(frames)`` returns the audio of every frame that now has ``context`` frames of right
     context (possibly none); ``finish()`` returns the rest, using the utterance end as the right
-    edge. The first window keeps ``first_chunk`` frames (fast first audio). After that a window
+    edge. The first window keeps ``first_chunk`` frames (fast first audio) when that is less
+    than ``chunk``. After that a window
     keeps at least ``chunk`` frames and, when more are ready (the decoder ran ahead), all of them
     up to ``max_chunk``: every window pays ``2 · context`` frames of overlap, so fewer, larger
     windows cost less when latency no longer matters. The concatenated output equals
@@ -93,11 +94,9 @@ class StreamingVocoder:
         out = []
         while True:
             ready = self._total() - self.context - self._emitted  # frames with full right context
-            size = self.first_chunk if self._emitted == 0 else self.chunk
-            if ready < size:
+            if ready < (self.first_chunk if self._emitted == 0 else self.chunk):
                 break
-            if self._emitted:
-                size = min(ready, self.max_chunk)
+            size = self.first_chunk if self._small_first() else min(ready, self.max_chunk)
             out.append(self._window(self._emitted, self._emitted + size, at_end=False))
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
@@ -106,9 +105,13 @@ class StreamingVocoder:
         self._finished = True
         out = []
         while self._emitted < self._total():
-            size = self.first_chunk if self._emitted == 0 else self.max_chunk
+            size = self.first_chunk if self._small_first() else self.max_chunk
             out.append(self._window(self._emitted, min(self._emitted + size, self._total()), True))
         return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def _small_first(self) -> bool:
+        """The first window is cut short only when a short first chunk was asked for."""
+        return self._emitted == 0 and self.first_chunk < self.chunk
 
     def _window(self, a: int, b: int, at_end: bool) -> np.ndarray:
         lo = max(self._offset, a - self.context)

@@ -201,8 +201,12 @@ class Voice:
             for kind, ui, payload in events:
                 if kind == "start":
                     (utt, sym), done = payload, 0
-                    stream = StreamingVocoder(self._vocode, c.context_frames, c.hop, chunk, first,
-                                              max(chunk, o.max_chunk_frames or 256))
+                    # Only the first clause needs a small first window (first-audio latency);
+                    # later ones start while earlier audio is still playing, so they take the
+                    # larger, cheaper windows from their first frame on.
+                    big = max(chunk, o.max_chunk_frames or 256)
+                    stream = StreamingVocoder(self._vocode, c.context_frames, c.hop, chunk,
+                                              first if ui == 0 else chunk, big)
                     continue
                 audio = stream.push(payload) if kind == "frames" else stream.finish()
                 if audio.size:

@@ -301,3 +301,25 @@ def test_gpu_fp16_static_cache_with_io_binding_matches_cpu(bundle, voice):
     assert got.shape == ref.shape and np.all(np.isfinite(got))
     rel = np.sqrt(np.mean((got - ref) ** 2)) / max(np.sqrt(np.mean(ref ** 2)), 1e-9)
     assert rel < 0.3
+
+
+def test_bench_measures_a_configuration_in_a_subprocess(bundle):
+    """`edgetts bench` mechanics on the tiny bundle: a real subprocess per configuration, figures
+    that are consistent with each other, and unavailable providers listed as skipped."""
+    from edgetts import bench
+
+    rows = bench.run_all(["ort-fp32-t1", "tensorrt-fp16"], bundle, repeats=1, echo=lambda m: None)
+    ok, trt = rows
+    assert set(ok["sentences"]) == {"short", "medium", "long"}
+    for s in ok["sentences"].values():
+        assert s["rtf"] > 0 and 0 < s["first_audio_ms"] < 1000 * s["rtf"] * s["audio_s"] + 1e-6
+    assert 0 < ok["step_ms_mean"] <= ok["step_ms_p95"] and ok["vocoder_rtf"] > 0
+    assert ok["peak_rss_mb"] > 50 and ok["providers"][0] == "CPUExecutionProvider"
+    assert "skipped" in trt and "tensorrt" in trt["skipped"]
+    text = bench.table(rows)
+    assert "| ort-fp32-t1 |" in text and "1.00x" in text and "tensorrt-fp16 | tensorrt" in text
+
+
+def test_bench_cli_rejects_unknown_configurations(bundle):
+    r = CliRunner().invoke(main, ["bench", "--voice", bundle, "--configs", "ort-fp64"])
+    assert r.exit_code == 2 and "unknown configuration(s) ort-fp64" in r.output

@@ -1,0 +1,301 @@
+"""``edgetts bench``: speed and memory of every configuration this machine can run, side by side.
+
+Each configuration runs in a fresh subprocess (so its peak RSS is its own), one after another in
+one invocation, on the same fixed sentences: a warm-up pass, then ``repeats`` timed passes of
+each sentence; figures are medians over the passes (step latencies: mean and P95 over every
+step of every timed pass). Ratios compare each row's RTF and first-audio latency with the
+baseline row (the PyTorch eager reference when torch is installed, else the first row).
+
+Definitions, all wall-clock, measured around ``synthesize()`` exactly as an application sees it:
+
+- RTF: seconds to produce the whole WAV / seconds of audio (lower is faster).
+- first audio: from the call to the first chunk with non-silent samples.
+- step: one decoder step (``decoder_step.onnx`` run, r = 3 frames).
+- vocoder RTF: time inside vocoder calls / seconds of audio (overlaps decoding when pipelined).
+- chars/s: characters of input text spoken per second of compute.
+- peak RSS: the subprocess's maximum resident set (model, sessions, buffers, interpreter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+
+SENTENCES = {
+    # 20 characters: the sentence the CPU targets are stated for.
+    "short": "请注意，列车即将进站。",
+    "medium": "前方五百米右转进入辅路，请注意减速慢行。",
+    "long": "各位旅客请注意，由北京开往上海的列车即将到站，请您拿好随身物品，"
+            "准备下车。下车时请注意列车与站台之间的空隙，感谢您的配合，祝您旅途愉快！",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    kind: str                 # "torch" or "onnx"
+    provider: str = "cpu"
+    variant: str = "fp32"
+    threads: int = 2          # cores the configuration may use
+    pipeline: bool = True     # decoder worker thread beside the vocoder
+    io_binding: bool = True   # GPU: caches stay on the device
+    note: str = ""
+
+
+CONFIGS = [
+    Config("torch-eager", "torch", threads=2, pipeline=False,
+           note="PyTorch student + MB-MelGAN, eager, whole clause then vocoder"),
+    Config("ort-fp32-t1", "onnx", variant="fp32", threads=1, pipeline=False,
+           note="one thread: decode and vocode in turn"),
+    Config("ort-fp32-t2", "onnx", variant="fp32", threads=2,
+           note="default: decoder thread + vocoder thread"),
+    Config("ort-fp32-t2-intraop", "onnx", variant="fp32", threads=2, pipeline=False,
+           note="before the pipeline: every session 2 intra-op threads, one after another"),
+    Config("ort-int8-t1", "onnx", variant="int8", threads=1, pipeline=False),
+    Config("ort-int8-t2", "onnx", variant="int8", threads=2),
+    Config("cuda-fp16", "onnx", provider="cuda", variant="fp16", io_binding=False,
+           note="caches copied through the host every step"),
+    Config("cuda-fp16-iobinding", "onnx", provider="cuda", variant="fp16",
+           note="static cache kept on the device with IO binding"),
+    Config("tensorrt-fp16", "onnx", provider="tensorrt", variant="fp16",
+           note="engine build time reported separately"),
+]
+BY_NAME = {c.name: c for c in CONFIGS}
+
+
+class _Timed:
+    """A session whose ``run`` calls are timed (everything else passes through)."""
+
+    def __init__(self, session, sink: List[float]):
+        self._s = session
+        self._sink = sink
+
+    def run(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return self._s.run(*a, **k)
+        finally:
+            self._sink.append(time.perf_counter() - t)
+
+    def run_with_iobinding(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return self._s.run_with_iobinding(*a, **k)
+        finally:
+            self._sink.append(time.perf_counter() - t)
+
+    def __getattr__(self, name):
+        return getattr(self._s, name)
+
+
+def _peak_rss_mb() -> Optional[float]:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if sys.platform != "darwin" else kb / 1024.0 / 1024.0
+
+
+def _available(cfg: Config) -> Optional[str]:
+    """None if the configuration can run here, else why not."""
+    if cfg.kind == "torch":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return "torch is not installed (pip install 'edgetts[export]')"
+        return None
+    from .providers import probe
+
+    r = probe(cfg.provider)
+    return None if r.loads else "%s provider does not load here: %s" % (cfg.provider, r.detail)
+
+
+def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
+    """Measure one configuration in this process (the worker side)."""
+    steps: List[float] = []
+    voc: List[float] = []
+    t0 = time.perf_counter()
+    if cfg.kind == "torch":
+        import importlib
+
+        TorchVoice = importlib.import_module("edgetts.exporter.reference").TorchVoice
+        voice = TorchVoice.load(threads=cfg.threads)
+        steps = voice.step_seconds
+
+        def synth(text):
+            return voice.synthesize(text)
+
+        def voc_seconds():
+            return voice.vocoder_seconds
+    else:
+        from .voice import Voice
+
+        voice = Voice.load(voice_dir, provider=cfg.provider, variant=cfg.variant,
+                           threads=1 if cfg.threads == 1 or cfg.pipeline else cfg.threads)
+        if cfg.kind == "onnx" and not cfg.pipeline and cfg.threads > 1:
+            _reopen(voice, cfg.threads)  # the pre-pipeline layout: every session multi-threaded
+        voice._decoder.session = _Timed(voice._decoder.session, steps)
+        voice._vocode.session = _Timed(voice._vocode.session, voc)
+        if not cfg.io_binding:
+            voice._decoder.device = "cpu"  # numpy feeds and fetches on every step
+
+        def synth(text):
+            return voice.synthesize(text, pipeline=cfg.pipeline)
+
+        def voc_seconds():
+            return sum(voc)
+    load_s = time.perf_counter() - t0
+
+    from .voice import timed
+
+    per: Dict[str, dict] = {}
+    all_steps: List[float] = []
+    voc_total, audio_total, compute_total, chars_total = 0.0, 0.0, 0.0, 0
+    warmup_s = {}
+    for key, text in SENTENCES.items():
+        w = time.perf_counter()
+        list(synth(text))  # warm-up (first-run allocations, TensorRT engine builds)
+        warmup_s[key] = time.perf_counter() - w
+        rtf, first = [], []
+        for _ in range(repeats):
+            del steps[:]
+            v0 = voc_seconds()
+            start = time.perf_counter()
+            chunks, st = timed(synth(text), start)
+            for _c in chunks:
+                pass
+            rtf.append(st["seconds"] / st["audio_s"])
+            first.append(st["first_audio_s"])
+            all_steps.extend(steps)
+            voc_total += voc_seconds() - v0
+            audio_total += st["audio_s"]
+            compute_total += st["seconds"]
+            chars_total += len(text)
+        per[key] = {"chars": len(text), "audio_s": round(st["audio_s"], 3),
+                    "rtf": statistics.median(rtf), "first_audio_ms": 1000 * statistics.median(first)}
+    ms = np.asarray(all_steps) * 1000
+    return {
+        "config": cfg.name, "note": cfg.note, "load_s": load_s, "warmup_s": warmup_s,
+        "sentences": per,
+        "step_ms_mean": float(ms.mean()) if ms.size else None,
+        "step_ms_p95": float(np.percentile(ms, 95)) if ms.size else None,
+        "vocoder_rtf": voc_total / audio_total,
+        "chars_per_s": chars_total / compute_total,
+        "peak_rss_mb": _peak_rss_mb(),
+        "providers": getattr(voice, "providers", ["torch"]),
+    }
+
+
+def _reopen(voice, threads: int) -> None:
+    import onnxruntime as ort
+
+    for role, info in voice.config.graphs[voice.variant].items():
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.log_severity_level = 3
+        s = ort.InferenceSession(os.path.join(voice.bundle, info.file), so, providers=["CPUExecutionProvider"])
+        voice._sessions[role] = s
+        if role == "decoder_step":
+            voice._decoder.session = s
+        if role == "vocoder":
+            voice._vocode.session = s
+
+
+def run_all(names: List[str], voice_dir: Optional[str], repeats: int, echo=print) -> List[dict]:
+    """Run each configuration in its own subprocess, one after another."""
+    rows = []
+    for name in names:
+        cfg = BY_NAME[name]
+        why = _available(cfg)
+        if why:
+            rows.append({"config": name, "skipped": why})
+            echo("%-22s skipped: %s" % (name, why))
+            continue
+        echo("%-22s running..." % name)
+        cmd = [sys.executable, "-m", "edgetts.bench", name, "--repeats", str(repeats)]
+        if voice_dir:
+            cmd += ["--voice", voice_dir]
+        env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        if p.returncode != 0:
+            tail = p.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["exit %d" % p.returncode]
+            rows.append({"config": name, "failed": tail[0]})
+            echo("%-22s FAILED: %s" % (name, tail[0]))
+            continue
+        rows.append(json.loads(p.stdout.decode("utf-8").strip().splitlines()[-1]))
+    return rows
+
+
+def machine() -> dict:
+    import platform
+
+    try:
+        import onnxruntime as ort
+
+        ort_version = ort.__version__
+    except ImportError:
+        ort_version = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "onnxruntime": ort_version, "system": platform.system()}
+
+
+def header(voice_dir: str) -> str:
+    m = machine()
+    return ("%s, %s cores, Python %s, ONNX Runtime %s; voice %s; sentences: short %d, medium %d, "
+            "long %d characters" % (m["cpu"], m["cores"], m["python"], m["onnxruntime"], voice_dir,
+                                   *(len(SENTENCES[k]) for k in ("short", "medium", "long"))))
+
+
+def table(rows: List[dict]) -> str:
+    ok = [r for r in rows if "sentences" in r]
+    base = next((r for r in ok if r["config"] == "torch-eager"), ok[0] if ok else None)
+    head = ("| config | RTF short | RTF medium | RTF long | first audio (medium) | step mean / P95 "
+            "| vocoder RTF | chars/s | peak RSS | RTF vs %s | first audio vs %s |"
+            % ((base or {}).get("config", "-"), (base or {}).get("config", "-")))
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        if "sentences" not in r:
+            lines.append("| %s | %s |" % (r["config"], r.get("skipped") or "FAILED: " + r.get("failed", "")))
+            continue
+        s = r["sentences"]
+        rss = "%.0f MB" % r["peak_rss_mb"] if r["peak_rss_mb"] else "-"
+        step = ("%.2f / %.2f ms" % (r["step_ms_mean"], r["step_ms_p95"])) if r["step_ms_mean"] else "-"
+        ratio = s["medium"]["rtf"] / base["sentences"]["medium"]["rtf"]
+        fratio = s["medium"]["first_audio_ms"] / base["sentences"]["medium"]["first_audio_ms"]
+        lines.append("| %s | %.3f | %.3f | %.3f | %.0f ms | %s | %.3f | %.0f | %s | %.2fx | %.2fx |" % (
+            r["config"], s["short"]["rtf"], s["medium"]["rtf"], s["long"]["rtf"],
+            s["medium"]["first_audio_ms"], step, r["vocoder_rtf"], r["chars_per_s"], rss,
+            ratio, fratio))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """Worker entry: ``python -m edgetts.bench CONFIG`` prints one JSON line."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="measure one benchmark configuration")
+    ap.add_argument("config", choices=sorted(BY_NAME))
+    ap.add_argument("--voice", default=None)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    print(json.dumps(run_config(BY_NAME[a.config], a.voice, a.repeats)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
