@@ -108,9 +108,9 @@ def _peak_rss_mb() -> Optional[float]:
 def _available(cfg: Config) -> Optional[str]:
     """None if the configuration can run here, else why not."""
     if cfg.kind == "torch":
-        try:
-            import torch  # noqa: F401
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
             return "torch is not installed (pip install 'edgetts[export]')"
         return None
     from .providers import probe

@@ -160,6 +160,87 @@ def export(student, out, variants) -> None:
     run(student, out, [v.strip() for v in variants.split(",") if v.strip()])
 
 
+def _load_voice(voice, provider, variant, threads=0):
+    from .voice import Voice
+
+    try:
+        return Voice.load(voice, provider=provider, variant=variant, threads=threads)
+    except EdgeTTSError as exc:
+        raise click.ClickException(str(exc))
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; 0.0.0.0 exposes the service to the network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--provider", type=click.Choice(["auto", "tensorrt", "cuda", "cpu"]), default="auto",
+              show_default=True)
+@click.option("--variant", type=click.Choice(["fp32", "int8", "fp16", "nano"]), default=None)
+@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Vocoder threads (0 = auto).")
+@click.option("--token-file", type=click.Path(dir_okay=False), default=None,
+              help="File holding a bearer token that /v1/* and /metrics then require "
+                   "(or set EDGETTS_TOKEN).")
+@click.option("--cache-dir", default=None, help="Phrase cache folder that survives restarts.")
+@click.option("--cache-mb", type=click.IntRange(0, 1 << 20), default=64, show_default=True,
+              help="Memory phrase cache size.")
+@click.option("--disk-cache-mb", type=click.IntRange(0, 1 << 22), default=512, show_default=True)
+@click.option("--batching/--no-batching", default=True, show_default=True,
+              help="Decode concurrent requests together (clause-level batching).")
+@click.option("--max-batch", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option("--max-queue", type=click.IntRange(1, 10000), default=32, show_default=True,
+              help="Requests that may wait; more get 503 with Retry-After.")
+@click.option("--max-text", type=click.IntRange(1, 1 << 20), default=2000, show_default=True,
+              help="Characters per request (more gets 413).")
+@click.option("--max-body-kb", type=click.IntRange(1, 1 << 20), default=64, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=60, show_default=True,
+              help="Seconds a request may take (504 after that).")
+@click.option("--drain", "drain_s", type=click.FloatRange(0, 3600), default=30, show_default=True,
+              help="Seconds SIGTERM waits for in-flight requests.")
+def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, cache_mb,
+          disk_cache_mb, batching, max_batch, max_queue, max_text, max_body_kb, timeout_s, drain_s) -> None:
+    """Run the HTTP service (POST /v1/tts, POST /v1/audio/speech, /metrics, /healthz, /readyz)."""
+    from .phrase_cache import PhraseCache
+    from .scheduler import Scheduler
+    from .server import Service, serve as run
+
+    token = os.environ.get("EDGETTS_TOKEN") or None
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                token = f.read().strip() or None
+        except OSError as exc:
+            raise click.ClickException("cannot read --token-file: %s" % exc)
+    v = _load_voice(voice, provider, variant, threads)
+    cache = PhraseCache(cache_mb << 20, cache_dir, disk_cache_mb << 20)
+    sched = Scheduler(v, max_queue=max_queue, batching=batching, max_batch=max_batch)
+    svc = Service(v, os.path.basename(os.path.normpath(v.bundle)), cache, sched, max_text,
+                  max_body_kb << 10, timeout_s, token)
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        logging.getLogger("edgetts").warning("listening on %s without a token: anyone on the network "
+                                             "can use this service", host)
+    run(svc, host, port, drain_s,
+        on_ready=lambda addr: click.echo("edgetts: serving %s (%s on %s) on http://%s:%d"
+                                         % (svc.voice_id, v.variant, v.providers[0], addr[0], addr[1]),
+                                         err=True))
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
+@click.option("--provider", type=click.Choice(["auto", "tensorrt", "cuda", "cpu"]), default="auto",
+              show_default=True)
+@click.option("--variant", type=click.Choice(["fp32", "int8", "fp16", "nano"]), default=None)
+def warmup(voice, provider, variant) -> None:
+    """Open the sessions and synthesize once: builds and caches TensorRT engines before serving."""
+    t = time.perf_counter()
+    v = _load_voice(voice, provider, variant)
+    opened = time.perf_counter() - t
+    for _ in v.synthesize("你好，欢迎使用。"):
+        pass
+    click.echo("warm: %s on %s, sessions opened in %.1f s, first synthesis %.1f s"
+               % (v.variant, v.providers[0], opened, time.perf_counter() - t - opened))
+
+
 @main.command(context_settings=CONTEXT)
 @click.option("--voice", "voice", default=None, help="Voice bundle folder.")
 @click.option("--configs", default=None,

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Install edgetts as a systemd service on an NVIDIA Jetson (JetPack 4.6, 5.x or 6.x).
+#
+#   sudo ./jetson/install.sh --voice /path/to/voices/default [--ort-wheel FILE_OR_URL]
+#
+# Run it from a checkout of edgetts on the Jetson. The voice bundle is built on a PC with
+# `make export` (torch is not needed on the device) and copied over. What it does:
+#   1. checks the L4T release and picks Python: 3.8 from apt on JetPack 4.6 (Ubuntu 18.04),
+#      the system Python 3 on JetPack 5 (3.8) and 6 (3.10);
+#   2. creates /opt/edgetts/venv and installs ONNX Runtime with the CUDA/TensorRT providers:
+#      JetPack 4.6 and 5 need the Jetson Zoo wheel (--ort-wheel, e.g. onnxruntime_gpu-1.11.0-
+#      cp38-cp38-linux_aarch64.whl for JetPack 4.6); JetPack 6 can use the jetson-ai-lab index;
+#   3. installs edgetts itself without letting pip replace that wheel with the CPU-only one;
+#   4. creates the system user `edgetts` (groups video, audio), copies the voice to
+#      /var/lib/edgetts/voices/default, installs and starts edgetts.service;
+#   5. waits for /readyz (the first start builds TensorRT engines: several minutes on a Nano).
+set -euo pipefail
+
+usage() {
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    cat <<'USAGE'
+
+Options:
+  --voice DIR          voice bundle folder (required unless one is already installed)
+  --ort-wheel PATH|URL ONNX Runtime GPU wheel for this JetPack (required on JetPack 4.6 / 5)
+  --ort-index URL      pip index with Jetson ONNX Runtime wheels (JetPack 6 default:
+                       https://pypi.jetson-ai-lab.io/jp6/cu126)
+  --prefix DIR         install prefix (default /opt/edgetts)
+  --no-start           install everything but do not enable or start the service
+  --dry-run            print the commands instead of running them
+  -h, --help           this help
+USAGE
+}
+
+VOICE=""
+ORT_WHEEL=""
+ORT_INDEX=""
+PREFIX=/opt/edgetts
+START=1
+DRY=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --voice) VOICE="${2:?--voice needs a folder}"; shift 2 ;;
+        --ort-wheel) ORT_WHEEL="${2:?--ort-wheel needs a file or URL}"; shift 2 ;;
+        --ort-index) ORT_INDEX="${2:?--ort-index needs a URL}"; shift 2 ;;
+        --prefix) PREFIX="${2:?--prefix needs a folder}"; shift 2 ;;
+        --no-start) START=0; shift ;;
+        --dry-run) DRY=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+SRC="$(dirname "$HERE")"
+STATE=/var/lib/edgetts
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+run() {
+    if [ "$DRY" = 1 ]; then
+        printf '+ %s\n' "$*"
+    else
+        "$@"
+    fi
+}
+
+[ -f "$SRC/pyproject.toml" ] || die "run me from an edgetts checkout ($SRC has no pyproject.toml)"
+if [ "$DRY" = 0 ] && [ "$(id -u)" != 0 ]; then
+    die "needs root: sudo $0 $*"
+fi
+
+# -- 1. which JetPack ----------------------------------------------------------------------------
+L4T="unknown"
+if [ -r /etc/nv_tegra_release ]; then
+    L4T="$(sed -n 's/^# R\([0-9]*\).*/\1/p' /etc/nv_tegra_release)"
+fi
+case "$L4T" in
+    32) JETPACK=4; PY=python3.8 ;;
+    35) JETPACK=5; PY=python3 ;;
+    36) JETPACK=6; PY=python3 ;;
+    *)
+        [ "$DRY" = 1 ] || die "no supported L4T release found in /etc/nv_tegra_release (got '$L4T'); this script is for Jetson JetPack 4.6, 5 or 6"
+        JETPACK=4; PY=python3.8 ;;
+esac
+say "JetPack $JETPACK (L4T R$L4T), Python: $PY"
+
+if [ "$JETPACK" != 6 ] && [ -z "$ORT_WHEEL" ]; then
+    die "JetPack $JETPACK needs --ort-wheel: download the ONNX Runtime GPU wheel for your JetPack and Python from the Jetson Zoo (https://elinux.org/Jetson_Zoo#ONNX_Runtime), e.g. onnxruntime_gpu-1.11.0-cp38-cp38-linux_aarch64.whl for JetPack 4.6"
+fi
+if [ -z "$VOICE" ] && [ ! -f "$STATE/voices/default/voice.json" ]; then
+    die "--voice is required: build the bundle on a PC with 'make export' and copy voices/default here"
+fi
+if [ -n "$VOICE" ] && [ ! -f "$VOICE/voice.json" ]; then
+    die "$VOICE is not a voice bundle (no voice.json)"
+fi
+
+# -- 2. system packages and the venv ---------------------------------------------------------------
+say "system packages"
+run apt-get update -q
+if [ "$JETPACK" = 4 ]; then
+    run apt-get install -y -q python3.8 python3.8-venv python3.8-dev libsndfile1 curl
+else
+    run apt-get install -y -q python3 python3-venv python3-dev libsndfile1 curl
+fi
+
+say "virtual environment in $PREFIX/venv"
+run mkdir -p "$PREFIX"
+run "$PY" -m venv "$PREFIX/venv"
+PIP="$PREFIX/venv/bin/pip"
+run "$PIP" install -q --upgrade pip wheel
+
+say "ONNX Runtime with the CUDA and TensorRT providers"
+if [ -n "$ORT_WHEEL" ]; then
+    run "$PIP" install -q "$ORT_WHEEL"
+else
+    run "$PIP" install -q onnxruntime-gpu --index-url "${ORT_INDEX:-https://pypi.jetson-ai-lab.io/jp6/cu126}"
+fi
+
+# -- 3. edgetts ------------------------------------------------------------------------------------
+say "edgetts (runtime only: numpy, soundfile, click and the Chinese front-end)"
+# --no-deps: on aarch64 pip would otherwise add the CPU-only `onnxruntime` next to the GPU wheel.
+run "$PIP" install -q --no-deps "$SRC"
+run "$PIP" install -q "numpy>=1.19" "soundfile>=0.10" "click>=8.0" "pypinyin>=0.44" "cn2an>=0.5"
+# wetext (WFST text normalization) needs kaldifst; without it edgetts falls back to cn2an.
+if ! run "$PIP" install -q "wetext>=0.0.4"; then
+    echo "install.sh: wetext did not install; numbers and dates use the simpler cn2an normalizer" >&2
+fi
+run mkdir -p "$PREFIX/jetson"
+run cp "$HERE/README.md" "$PREFIX/jetson/README.md"
+
+# -- 4. user, voice, unit -------------------------------------------------------------------------
+say "service user and voice"
+if ! id edgetts >/dev/null 2>&1; then
+    run useradd --system --home-dir "$STATE" --shell /usr/sbin/nologin --user-group edgetts
+fi
+run usermod -a -G video,audio edgetts
+run mkdir -p "$STATE/voices"
+if [ -n "$VOICE" ]; then
+    run rm -rf "$STATE/voices/default.new"
+    run cp -r "$VOICE" "$STATE/voices/default.new"
+    run rm -rf "$STATE/voices/default"
+    run mv "$STATE/voices/default.new" "$STATE/voices/default"
+fi
+run chown -R edgetts:edgetts "$STATE"
+run "$PREFIX/venv/bin/edgetts" doctor --voice "$STATE/voices/default"
+
+run install -m 0644 "$HERE/edgetts.service" /etc/systemd/system/edgetts.service
+run systemctl daemon-reload
+if [ "$START" = 0 ]; then
+    say "installed; start it with: sudo systemctl enable --now edgetts"
+    exit 0
+fi
+run systemctl enable --now edgetts
+
+# -- 5. ready? -------------------------------------------------------------------------------------
+say "waiting for the service (the first start builds TensorRT engines; a Nano takes minutes)"
+if [ "$DRY" = 0 ]; then
+    for _ in $(seq 1 180); do
+        if curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1; then
+            curl -fsS http://127.0.0.1:8080/readyz; echo
+            say "ready. Try: curl -s 127.0.0.1:8080/v1/tts -d '{\"text\":\"你好\"}' -o hello.wav"
+            exit 0
+        fi
+        if ! systemctl is-active --quiet edgetts; then
+            journalctl -u edgetts -n 30 --no-pager >&2 || true
+            die "the service stopped; its log is above"
+        fi
+        sleep 5
+    done
+    die "not ready after 15 minutes; see: journalctl -u edgetts"
+fi

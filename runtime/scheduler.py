@@ -1,0 +1,278 @@
+"""The service's synthesis scheduler: a bounded queue of jobs and the thread that runs them.
+
+Two modes:
+
+- ``batching=False``: one job at a time through ``Voice.synthesize`` (the pipelined
+  single-stream path: lowest latency for a lone request).
+- ``batching=True``: clause-level batching. Each *wave* takes the next clause of up to
+  ``max_batch`` waiting jobs, runs the text encoder per clause, and decodes all of them in
+  lock-step through the decoder step with a batch dimension (``StepDecoder.batch_frames``:
+  shorter clauses are padded at their end and their padded steps dropped). The frames go to a
+  vocoder thread that streams each job's audio on its own. A job with more clauses stays for the
+  next wave; new jobs join at wave boundaries, so a new request waits for at most one clause.
+
+A job's chunks (``AudioChunk``), then ``None`` (done) or an exception, arrive on ``job.out``.
+Jobs past their deadline or cancelled by their client are dropped between steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import List, Optional
+
+import numpy as np
+
+from .config import SynthesisOptions
+from .regulator import durations, regulate
+from .vocoder import StreamingVocoder
+from .voice import AudioChunk
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    """The job queue is at its bound; the client should retry later."""
+
+
+class JobTimeout(Exception):
+    pass
+
+
+class Job:
+    def __init__(self, utterances, options: Optional[SynthesisOptions], timeout_s: float):
+        self.utterances = list(utterances)
+        self.options = options or SynthesisOptions()
+        self.deadline = time.monotonic() + timeout_s
+        self.timeout_s = timeout_s
+        self.out: "queue.Queue" = queue.Queue()
+        self.cancelled = threading.Event()
+        self.finished = threading.Event()
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def alive(self) -> bool:
+        return not (self.cancelled.is_set() or self.finished.is_set())
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.finished.is_set():
+            self.finished.set()
+            self.out.put(exc)
+
+    def done(self) -> None:
+        if not self.finished.is_set():
+            self.finished.set()
+            self.out.put(None)
+
+
+class Scheduler:
+    def __init__(self, voice, max_queue: int = 16, batching: bool = False, max_batch: int = 8,
+                 batch_wait_s: float = 0.01):
+        self.voice = voice
+        self.batching = batching
+        self.max_batch = max(1, max_batch)
+        self.batch_wait_s = batch_wait_s
+        self._q: "queue.Queue[Job]" = queue.Queue(maxsize=max_queue)
+        self._stop = threading.Event()
+        self.active = 0          # jobs being synthesized now
+        self.batch_sizes: List[int] = []  # size of every wave (batching mode)
+        self._thread = threading.Thread(target=self._run_batched if batching else self._run_single,
+                                        name="edgetts-scheduler", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        if self._stop.is_set():
+            raise QueueFull("the service is shutting down")
+        try:
+            self._q.put_nowait(job)
+        except queue.Full:
+            raise QueueFull("%d requests are already waiting" % self._q.maxsize) from None
+
+    def queue_length(self) -> int:
+        return self._q.qsize()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        while True:  # anything still queued gets an answer, not silence
+            try:
+                self._q.get_nowait().fail(QueueFull("the service is shutting down"))
+            except queue.Empty:
+                break
+
+    def _next(self, block: bool) -> Optional[Job]:
+        while not self._stop.is_set():
+            try:
+                job = self._q.get(timeout=0.1) if block else self._q.get_nowait()
+            except queue.Empty:
+                if not block:
+                    return None
+                continue
+            if job.expired():
+                job.fail(JobTimeout("timed out after %.0f s in the queue" % job.timeout_s))
+                continue
+            if job.alive():
+                return job
+        return None
+
+    # -- one job at a time -----------------------------------------------------------------------
+
+    def _run_single(self) -> None:
+        while not self._stop.is_set():
+            job = self._next(block=True)
+            if job is None:
+                continue
+            self.active = 1
+            stream = None
+            try:
+                stream = self.voice.synthesize(job.utterances, job.options)
+                for chunk in stream:
+                    if job.cancelled.is_set():
+                        break
+                    if job.expired():
+                        raise JobTimeout("synthesis took longer than %.0f s" % job.timeout_s)
+                    job.out.put(chunk)
+                job.done()
+            except Exception as exc:  # one request's failure never stops the scheduler
+                if not isinstance(exc, JobTimeout):
+                    log.exception("synthesis failed")
+                job.fail(exc)
+            finally:
+                if stream is not None:
+                    stream.close()
+                self.active = 0
+
+    # -- clause-level batching -------------------------------------------------------------------
+
+    def _run_batched(self) -> None:
+        voc_q: "queue.Queue" = queue.Queue(maxsize=256)
+        vocoder = threading.Thread(target=self._vocode_loop, args=(voc_q,), name="edgetts-vocoder",
+                                   daemon=True)
+        vocoder.start()
+        members: List[_Member] = []
+        try:
+            while not self._stop.is_set():
+                if not members:
+                    job = self._next(block=True)
+                    if job is None:
+                        continue
+                    members.append(_Member(job))
+                    time.sleep(self.batch_wait_s)  # let simultaneous requests arrive together
+                while len(members) < self.max_batch:
+                    job = self._next(block=False)
+                    if job is None:
+                        break
+                    members.append(_Member(job))
+                wave = [m for m in members if m.job.alive()][: self.max_batch]
+                self.active = len(wave)
+                if wave:
+                    self.batch_sizes.append(len(wave))
+                    try:
+                        self._wave(wave, voc_q)
+                    except Exception as exc:
+                        log.exception("batched synthesis failed")
+                        for m in wave:
+                            voc_q.put((m, "fail", exc))
+                        for m in wave:
+                            m.clause = len(m.job.utterances)
+                # a member leaves after its last clause (its vocoder sends `done`), or when gone
+                members = [m for m in members if m.job.alive() and m.clause < len(m.job.utterances)]
+                self.active = 0
+        finally:
+            voc_q.put(None)
+            vocoder.join(timeout=10)
+
+    def _wave(self, wave: List["_Member"], voc_q) -> None:
+        v = self.voice
+        c = v.config
+        enc = v._sessions["text_encoder"]
+        ctxs, progs, syms = [], [], []
+        for m in wave:
+            utt = m.job.utterances[m.clause]
+            o = m.job.options
+            ids = np.asarray([utt.ids], np.int64)
+            memory, log_dur = enc.run(["memory", "log_durations"],
+                                      {"phoneme_ids": ids, "phoneme_lengths": np.array([ids.shape[1]], np.int64)})
+            dur = durations(log_dur[0], o.speed or c.speed, o.max_frames_per_symbol or c.max_frames_per_symbol)
+            ctx, prog, sym = regulate(memory[0], dur, c.reduction_factor)
+            ctxs.append(ctx)
+            progs.append(prog)
+            syms.append(sym)
+            voc_q.put((m, "start", (m.clause, utt, sym)))
+        n = max(len(x) for x in ctxs)
+        ctx_b = np.zeros((len(wave), n) + ctxs[0].shape[1:], np.float32)
+        prog_b = np.zeros((len(wave), n) + progs[0].shape[1:], np.float32)
+        for i, (cx, pg) in enumerate(zip(ctxs, progs)):
+            ctx_b[i, : len(cx)] = cx
+            prog_b[i, : len(pg)] = pg
+        pushed = [0] * len(wave)
+        for step, frames in enumerate(v._decoder.batch_frames(ctx_b, prog_b)):
+            for i, m in enumerate(wave):
+                if step >= len(ctxs[i]) or not m.job.alive():
+                    continue
+                if m.job.expired():
+                    m.job.fail(JobTimeout("synthesis took longer than %.0f s" % m.job.timeout_s))
+                    continue
+                take = frames[i][: max(0, len(syms[i]) - pushed[i])]
+                pushed[i] += len(take)
+                if len(take):
+                    voc_q.put((m, "frames", take))
+            if not any(m.job.alive() for m in wave):
+                break
+        for m in wave:
+            last = m.clause == len(m.job.utterances) - 1
+            voc_q.put((m, "end", last))
+            m.clause += 1
+
+    def _vocode_loop(self, voc_q) -> None:
+        v = self.voice
+        c = v.config
+        while True:
+            item = voc_q.get()
+            if item is None:
+                return
+            m, kind, payload = item
+            job = m.job
+            if not job.alive():
+                continue
+            try:
+                if kind == "fail":
+                    job.fail(payload)
+                elif kind == "start":
+                    m.ui, m.utt, m.sym = payload
+                    o = job.options
+                    first = o.first_chunk_frames or c.first_chunk_frames
+                    chunk = o.chunk_frames or c.chunk_frames
+                    m.stream = StreamingVocoder(v._vocode, c.context_frames, c.hop, chunk,
+                                                first if m.ui == 0 else chunk,
+                                                max(chunk, o.max_chunk_frames or 256))
+                    m.done_frames = 0
+                else:
+                    audio = m.stream.push(payload) if kind == "frames" else m.stream.finish()
+                    if audio.size:
+                        job.out.put(v._chunk(audio, m.ui, m.utt, m.sym, m.done_frames,
+                                             m.stream.frames_emitted, False))
+                        m.done_frames = m.stream.frames_emitted
+                    if kind == "end":
+                        pause = np.zeros(int(round(m.utt.pause_after * c.sample_rate)), np.float32)
+                        job.out.put(AudioChunk(pause, c.sample_rate, m.ui, m.utt.spoken,
+                                               len(m.utt.spoken), len(m.utt.spoken), bool(payload)))
+                        if payload:
+                            job.done()
+            except Exception as exc:
+                log.exception("vocoding failed")
+                job.fail(exc)
+
+
+class _Member:
+    def __init__(self, job: Job):
+        self.job = job
+        self.clause = 0
+        self.ui = 0
+        self.utt = None
+        self.sym = None
+        self.stream = None
+        self.done_frames = 0
