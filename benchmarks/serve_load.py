@@ -5,7 +5,7 @@ phrase cache's speed-up.
 
 For each mode (batching on / off) the service runs in this process on a loopback port with the
 phrase cache off; for each concurrency C, C client threads send streamed ``POST /v1/tts``
-requests (distinct sentences, 2 rounds of C requests per client after one warm-up round) and
+requests (distinct sentences; max(16, 2·C) timed requests after a warm-up round of C) and
 time the first audio byte and the last byte of every response. Throughput is requests and
 seconds of audio answered per wall-clock second. Then the cache: one sentence synthesized, then
 the same request answered from memory, median of 20 each.
@@ -66,8 +66,9 @@ def run_mode(voice, batching: bool, clients, rounds: int):
     rows = []
     try:
         for c in clients:
+            n = max(16, c * rounds)
             texts = [SENTENCES[i % len(SENTENCES)] + ("" if i < len(SENTENCES) else "第%d遍。" % i)
-                     for i in range(c * (rounds + 1))]
+                     for i in range(c + n)]
             with ThreadPoolExecutor(c) as ex:
                 list(ex.map(lambda t: request(port, t), texts[:c]))  # warm-up round
                 sched.batch_sizes.clear()

@@ -70,7 +70,7 @@ class Job:
 
 class Scheduler:
     def __init__(self, voice, max_queue: int = 16, batching: bool = False, max_batch: int = 8,
-                 batch_wait_s: float = 0.01):
+                 batch_wait_s: float = 0.0):
         self.voice = voice
         self.batching = batching
         self.max_batch = max(1, max_batch)
@@ -228,43 +228,62 @@ class Scheduler:
             m.clause += 1
 
     def _vocode_loop(self, voc_q) -> None:
+        while True:
+            items = [voc_q.get()]
+            while True:  # take what else is waiting, so one member's steps become one push
+                try:
+                    items.append(voc_q.get_nowait())
+                except queue.Empty:
+                    break
+            per_member: dict = {}
+            for item in items:
+                if item is None:
+                    break
+                m, kind, payload = item
+                events = per_member.setdefault(id(m), (m, []))[1]
+                if kind == "frames" and events and events[-1][0] == "frames":
+                    events[-1] = ("frames", np.concatenate([events[-1][1], payload]))
+                else:
+                    events.append((kind, payload))
+            for m, events in per_member.values():
+                for kind, payload in events:
+                    self._vocode_event(m, kind, payload)
+            if None in items:
+                return
+
+    def _vocode_event(self, m: "_Member", kind: str, payload) -> None:
         v = self.voice
         c = v.config
-        while True:
-            item = voc_q.get()
-            if item is None:
-                return
-            m, kind, payload = item
-            job = m.job
-            if not job.alive():
-                continue
-            try:
-                if kind == "fail":
-                    job.fail(payload)
-                elif kind == "start":
-                    m.ui, m.utt, m.sym = payload
-                    o = job.options
-                    first = o.first_chunk_frames or c.first_chunk_frames
-                    chunk = o.chunk_frames or c.chunk_frames
-                    m.stream = StreamingVocoder(v._vocode, c.context_frames, c.hop, chunk,
-                                                first if m.ui == 0 else chunk,
-                                                max(chunk, o.max_chunk_frames or 256))
-                    m.done_frames = 0
-                else:
-                    audio = m.stream.push(payload) if kind == "frames" else m.stream.finish()
-                    if audio.size:
-                        job.out.put(v._chunk(audio, m.ui, m.utt, m.sym, m.done_frames,
-                                             m.stream.frames_emitted, False))
-                        m.done_frames = m.stream.frames_emitted
-                    if kind == "end":
-                        pause = np.zeros(int(round(m.utt.pause_after * c.sample_rate)), np.float32)
-                        job.out.put(AudioChunk(pause, c.sample_rate, m.ui, m.utt.spoken,
-                                               len(m.utt.spoken), len(m.utt.spoken), bool(payload)))
-                        if payload:
-                            job.done()
-            except Exception as exc:
-                log.exception("vocoding failed")
-                job.fail(exc)
+        job = m.job
+        if not job.alive():
+            return
+        try:
+            if kind == "fail":
+                job.fail(payload)
+            elif kind == "start":
+                m.ui, m.utt, m.sym = payload
+                o = job.options
+                first = o.first_chunk_frames or c.first_chunk_frames
+                chunk = o.chunk_frames or c.chunk_frames
+                m.stream = StreamingVocoder(v._vocode, c.context_frames, c.hop, chunk,
+                                            first if m.ui == 0 else chunk,
+                                            max(chunk, o.max_chunk_frames or 256))
+                m.done_frames = 0
+            else:
+                audio = m.stream.push(payload) if kind == "frames" else m.stream.finish()
+                if audio.size:
+                    job.out.put(v._chunk(audio, m.ui, m.utt, m.sym, m.done_frames,
+                                         m.stream.frames_emitted, False))
+                    m.done_frames = m.stream.frames_emitted
+                if kind == "end":
+                    pause = np.zeros(int(round(m.utt.pause_after * c.sample_rate)), np.float32)
+                    job.out.put(AudioChunk(pause, c.sample_rate, m.ui, m.utt.spoken,
+                                           len(m.utt.spoken), len(m.utt.spoken), bool(payload)))
+                    if payload:
+                        job.done()
+        except Exception as exc:
+            log.exception("vocoding failed")
+            job.fail(exc)
 
 
 class _Member:
