@@ -10,7 +10,8 @@ Definitions, all wall-clock, measured around ``synthesize()`` exactly as an appl
 
 - RTF: seconds to produce the whole WAV / seconds of audio (lower is faster).
 - first audio: from the call to the first chunk with non-silent samples.
-- step: one decoder step (``decoder_step.onnx`` run, r = 3 frames).
+- step: one decoder step (``decoder_step.onnx`` run, r = 3 frames); also timed alone for a batch
+  of 1, 4 and 16 requests decoded together (median of 48 steps), as the service batches them.
 - vocoder RTF: time inside vocoder calls / seconds of audio (overlaps decoding when pipelined).
 - chars/s: characters of input text spoken per second of compute.
 - peak RSS: the subprocess's maximum resident set (model, sessions, buffers, interpreter).
@@ -182,8 +183,24 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
             chars_total += len(text)
         per[key] = {"chars": len(text), "audio_s": round(st["audio_s"], 3),
                     "rtf": statistics.median(rtf), "first_audio_ms": 1000 * statistics.median(first)}
+    by_batch = {}
+    if cfg.kind == "onnx":  # one decoder step for B requests at once (the service's batching)
+        dec = voice._decoder
+        d = voice.config.d_model
+        r = voice.config.reduction_factor
+        rng = np.random.default_rng(0)
+        for b in (1, 4, 16):
+            ctx = rng.standard_normal((b, 48, r, d)).astype(np.float32)
+            prog = np.zeros((b, 48, r, 2), np.float32)
+            for _ in dec.batch_frames(ctx[:, :4], prog[:, :4]):
+                pass
+            del steps[:]
+            for _ in dec.batch_frames(ctx, prog):
+                pass
+            by_batch[str(b)] = 1000 * statistics.median(steps)
     ms = np.asarray(all_steps) * 1000
     return {
+        "step_ms_by_batch": by_batch,
         "config": cfg.name, "note": cfg.note, "load_s": load_s, "warmup_s": warmup_s,
         "sentences": per,
         "step_ms_mean": float(ms.mean()) if ms.size else None,
@@ -281,6 +298,16 @@ def table(rows: List[dict]) -> str:
             r["config"], s["short"]["rtf"], s["medium"]["rtf"], s["long"]["rtf"],
             s["medium"]["first_audio_ms"], step, r["vocoder_rtf"], r["chars_per_s"], rss,
             ratio, fratio))
+    return "\n".join(lines)
+
+
+def batch_table(rows: List[dict]) -> str:
+    lines = ["| config | decoder step, batch 1 | batch 4 | batch 16 | per request at 16 |", "|---|---|---|---|---|"]
+    for r in rows:
+        b = r.get("step_ms_by_batch")
+        if b:
+            lines.append("| %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms |"
+                         % (r["config"], b["1"], b["4"], b["16"], b["16"] / 16))
     return "\n".join(lines)
 
 

@@ -265,6 +265,8 @@ def bench(voice, configs, repeats, json_path) -> None:
     rows = b.run_all(names, voice_dir, repeats, echo=lambda m: click.echo(m, err=True))
     click.echo(b.header(voice_dir))
     click.echo(b.table(rows))
+    click.echo()
+    click.echo(b.batch_table(rows))
     if json_path:
         os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
         with open(json_path, "w", encoding="utf-8") as f:

@@ -299,6 +299,7 @@ def test_bench_measures_a_configuration_in_a_subprocess(bundle):
     for s in ok["sentences"].values():
         assert s["rtf"] > 0 and 0 < s["first_audio_ms"] < 1000 * s["rtf"] * s["audio_s"] + 1e-6
     assert 0 < ok["step_ms_mean"] <= ok["step_ms_p95"] and ok["vocoder_rtf"] > 0
+    assert all(ok["step_ms_by_batch"][b] > 0 for b in ("1", "4", "16"))
     assert ok["peak_rss_mb"] > 50 and ok["providers"][0] == "CPUExecutionProvider"
     assert "skipped" in trt and "tensorrt" in trt["skipped"]
     text = bench.table(rows)
