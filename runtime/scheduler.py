@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from typing import List, Optional
 
 import numpy as np
@@ -78,7 +79,9 @@ class Scheduler:
         self._q: "queue.Queue[Job]" = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
         self.active = 0          # jobs being synthesized now
-        self.batch_sizes: List[int] = []  # size of every wave (batching mode)
+        self.batch_sizes = deque(maxlen=4096)  # sizes of the latest waves
+        self.waves = 0           # waves run since start (batching mode)
+        self.wave_clauses = 0    # clauses decoded in them
         self._thread = threading.Thread(target=self._run_batched if batching else self._run_single,
                                         name="edgetts-scheduler", daemon=True)
         self._thread.start()
@@ -170,6 +173,8 @@ class Scheduler:
                 self.active = len(wave)
                 if wave:
                     self.batch_sizes.append(len(wave))
+                    self.waves += 1
+                    self.wave_clauses += len(wave)
                     try:
                         self._wave(wave, voc_q)
                     except Exception as exc:

@@ -100,6 +100,9 @@ class Service:
             ({"tier": "memory"}, self.cache.stats()["memory_entries"]),
             ({"tier": "disk"}, self.cache.stats()["disk_entries"])])
         m.gauge("cache_hit_ratio", "Hits / (hits + misses) since start.", self._hit_ratio)
+        m.gauge("decoder_waves", "Batched decoding waves run (batching mode), and the clauses in them: "
+                "their ratio is the mean batch size.", lambda: [
+                    ({"count": "waves"}, self.scheduler.waves), ({"count": "clauses"}, self.scheduler.wave_clauses)])
         m.gauge("provider_info", "The execution provider and graph variant in use.", lambda: [
             ({"provider": voice.providers[0], "variant": voice.variant, "voice": voice_id,
               "batching": str(self.scheduler.batching).lower()}, 1)])
@@ -233,6 +236,15 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch("DELETE")
 
+    def do_HEAD(self):
+        self._dispatch("HEAD")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self):
+        self._dispatch("OPTIONS")
+
     def _dispatch(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
         self._t0 = time.perf_counter()
@@ -286,7 +298,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _json(self, status: int, obj, headers: Optional[dict] = None) -> None:
         self._send(status, (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8"),
@@ -364,6 +377,9 @@ class Handler(BaseHTTPRequestHandler):
         svc = self.svc
         if svc.draining:
             raise ApiError(503, "draining", "the service is shutting down", {"Retry-After": "5"})
+        if not svc.ready:  # engines are built by warm(), never inside a request
+            raise ApiError(503, "warming_up", "the service is still warming up; poll GET /readyz",
+                           {"Retry-After": "5"})
         options = SynthesisOptions(speed=req["speed"], unknown=req["unknown"])
         try:
             utts = svc.voice.prepare(req["text"], options)

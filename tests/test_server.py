@@ -326,3 +326,34 @@ def test_real_voice_over_http(default_bundle):
         assert np.sqrt(np.mean(audio ** 2)) > 0.01
     finally:
         stop(svc, httpd)
+
+
+def test_requests_before_warm_up_are_refused_not_run(voice):
+    """Until warm() has run (TensorRT engines built there), /readyz says so and speech requests
+    get 503 warming_up instead of building engines inside a request."""
+    sched = Scheduler(voice)
+    svc = Service(voice, "default", PhraseCache(), sched)
+    httpd = Server(("127.0.0.1", 0), svc)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    client = Client(httpd.server_address[1])
+    try:
+        status, _, payload = client.request("GET", "/readyz")
+        assert status == 503 and json.loads(payload)["status"] == "warming up"
+        status, headers, payload = client.tts({"text": "你好"})
+        assert status == 503 and json.loads(payload)["error"]["code"] == "warming_up" and headers["Retry-After"]
+        assert client.request("GET", "/healthz")[0] == 200
+        svc.warm()
+        assert client.request("GET", "/readyz")[0] == 200 and client.tts({"text": "你好"})[0] == 200
+        status, _, payload = client.request("HEAD", "/v1/tts")
+        assert status == 405
+    finally:
+        stop(svc, httpd)
+
+
+def test_warmup_command(tiny_bundle):
+    from click.testing import CliRunner
+
+    from edgetts.cli import main
+
+    r = CliRunner().invoke(main, ["warmup", "--voice", tiny_bundle, "--provider", "cpu"])
+    assert r.exit_code == 0 and "warm: fp32 on CPUExecutionProvider" in r.output
