@@ -147,7 +147,7 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
         voice._decoder.session = _Timed(voice._decoder.session, steps)
         voice._vocode.session = _Timed(voice._vocode.session, voc)
         if not cfg.io_binding:
-            voice._decoder.device = "cpu"  # numpy feeds and fetches on every step
+            voice._decoder.io_binding = False  # numpy feeds and fetches on every step
 
         def synth(text):
             return voice.synthesize(text, pipeline=cfg.pipeline)

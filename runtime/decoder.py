@@ -10,7 +10,7 @@ Two cache layouts, chosen by the graph the manifest names:
 
 from __future__ import annotations
 
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import numpy as np
 
@@ -19,8 +19,11 @@ from .config import CacheLayout
 
 class StepDecoder:
     def __init__(self, session, cache: CacheLayout, static: bool, mel_bins: int, r: int,
-                 device: str = "cpu"):
+                 device: str = "cpu", io_binding: Optional[bool] = None):
+        """``io_binding``: keep the static caches in ORT buffers bound to the session (default:
+        on a GPU only; on the CPU it works too, and tests the same code path there)."""
         self.session = session
+        self.io_binding = device != "cpu" if io_binding is None else io_binding
         self.cache = cache
         self.static = static
         self.mel_bins = mel_bins
@@ -34,7 +37,7 @@ class StepDecoder:
         if self.static and context.shape[0] > self.cache.max_steps:
             raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
                              "split the text further" % (context.shape[0], self.cache.max_steps))
-        if self.static and self.device != "cpu":
+        if self.static and self.io_binding:
             return self._bound(context, progress)
         return self._numpy(context, progress)
 
@@ -65,14 +68,14 @@ class StepDecoder:
             prev, past = out[0], out[1:]
             yield prev
 
-    def _bound(self, context, progress):  # pragma: no cover - needs a GPU
+    def _bound(self, context, progress):
         import onnxruntime as ort
 
         c = self.cache
         shape = (1, c.heads, c.max_steps, c.head_dim)
-        zeros = np.zeros(shape, np.float32)
-        bufs = [[ort.OrtValue.ortvalue_from_numpy(zeros, self.device, 0) for _ in self.past]
-                for _ in range(2)]
+        # one array per buffer: on the CPU an OrtValue wraps the numpy memory without copying
+        bufs = [[ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, np.float32), self.device, 0)
+                 for _ in self.past] for _ in range(2)]
         prev = np.zeros((1, self.r, self.mel_bins), np.float32)
         binding = self.session.io_binding()
         for step in range(context.shape[0]):
@@ -85,11 +88,11 @@ class StepDecoder:
             binding.bind_cpu_input("position", np.array([step], np.int64))
             for name, v in zip(self.past, read):
                 binding.bind_ortvalue_input(name, v)
+            binding.bind_output("frames", "cpu")  # bound first: outputs come back in bind order
             for name, v in zip(self.present, write):
                 binding.bind_ortvalue_output(name, v)
-            binding.bind_output("frames", "cpu")
             self.session.run_with_iobinding(binding)
-            prev = binding.copy_outputs_to_cpu()[0]
+            prev = binding.get_outputs()[0].numpy()  # only the frames cross to the host
             yield prev[0]
 
 

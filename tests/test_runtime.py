@@ -171,6 +171,25 @@ def test_every_variant_runs_on_the_cpu(bundle, voice, variant):
     assert rel < 0.3
 
 
+@pytest.mark.parametrize("variant", ["fp16", "nano"])
+def test_io_binding_path_equals_numpy_path(bundle, variant):
+    """The GPU loop (static caches in two bound ORT buffers used in turn, only frames fetched)
+    runs on the CPU too: it must give exactly the frames of the plain numpy loop (same graph,
+    same inputs; 1e-6 allows for nothing but float noise)."""
+    v = Voice.load(bundle, provider="cpu", variant=variant)
+    dec = v._decoder
+    rng = np.random.default_rng(1)
+    c = v.config
+    ctx = rng.standard_normal((20, c.reduction_factor, c.d_model)).astype(np.float32)
+    prog = rng.random((20, c.reduction_factor, 2)).astype(np.float32)
+    dec.io_binding = False
+    plain = np.stack(list(dec.frames(ctx, prog)))
+    dec.io_binding = True
+    bound = np.stack(list(dec.frames(ctx, prog)))
+    assert bound.shape == plain.shape == (20, c.reduction_factor, c.mel_bins)
+    assert np.abs(bound - plain).max() < 1e-6
+
+
 def test_write_wav_round_trips(voice, tmp_path):
     path = str(tmp_path / "x.wav")
     secs = write_wav(path, voice.synthesize("你好"), 24000)
