@@ -235,10 +235,9 @@ def warmup(voice, provider, variant) -> None:
     t = time.perf_counter()
     v = _load_voice(voice, provider, variant)
     opened = time.perf_counter() - t
-    for _ in v.synthesize("你好，欢迎使用。"):
-        pass
-    click.echo("warm: %s on %s, sessions opened in %.1f s, first synthesis %.1f s"
-               % (v.variant, v.providers[0], opened, time.perf_counter() - t - opened))
+    warm = v.warmup()
+    click.echo("warm: %s on %s, sessions opened in %.1f s, every graph run at its smallest and "
+               "largest shapes in %.1f s" % (v.variant, v.providers[0], opened, warm))
 
 
 @main.command(context_settings=CONTEXT)

@@ -112,10 +112,9 @@ class Service:
         n = s["hits"] + s["misses"]
         return [({}, s["hits"] / n if n else 0.0)]
 
-    def warm(self, text: str = "你好，欢迎使用。") -> None:
-        """One synthesis outside any request: allocations, TensorRT engines, grammars."""
-        for _ in self.voice.synthesize(text):
-            pass
+    def warm(self) -> None:
+        """Before any request: allocations, TensorRT engines for the whole shape range."""
+        self.voice.warmup()
         self.ready = True
 
     def voices(self) -> list:

@@ -227,6 +227,27 @@ class Voice:
         return AudioChunk(audio.astype(np.float32, copy=False), self.config.sample_rate, ui,
                           utt.spoken, lo, hi, final)
 
+    # a one-character clause and one of 40 characters, the longest the front-end makes
+    WARMUP_TEXT = "好。前方五百米右转进入辅路请注意减速慢行保持安全车距不要占用应急车道谢谢配合一路平安。"
+
+    def warmup(self) -> float:
+        """Run every graph at the smallest and largest shapes requests use; returns seconds.
+
+        Allocations happen here instead of in the first request, and with TensorRT, whose ONNX
+        Runtime provider (re)builds an engine whenever an input shape falls outside the range
+        seen so far, the engines built (and cached on disk) now cover the whole range: a one-
+        character clause and a full 40-character one through the encoder and decoder, and the
+        vocoder from its minimum window up to its largest (first window + context on the left
+        and right, up to 256 kept frames + twice the context).
+        """
+        t = time.perf_counter()
+        for _ in self.synthesize(self.WARMUP_TEXT):
+            pass
+        c = self.config
+        for frames in (c.min_frames, 256 + 2 * c.context_frames):
+            self._vocode(np.zeros((frames, c.mel_bins), np.float32))
+        return time.perf_counter() - t
+
     def synthesize_array(self, text: Union[str, List[Utterance]], options: Optional[SynthesisOptions] = None,
                          pipeline: bool = True) -> np.ndarray:
         parts = [c.audio for c in self.synthesize(text, options, pipeline)]

@@ -357,3 +357,10 @@ def test_warmup_command(tiny_bundle):
 
     r = CliRunner().invoke(main, ["warmup", "--voice", tiny_bundle, "--provider", "cpu"])
     assert r.exit_code == 0 and "warm: fp32 on CPUExecutionProvider" in r.output
+
+
+def test_warmup_covers_the_longest_clause():
+    from edgetts.frontend import Frontend
+
+    lengths = [len(u.spoken) for u in Frontend()(Voice.WARMUP_TEXT)]
+    assert lengths == [1, 40]  # the front-end's shortest and longest clause (max_clause_chars)
