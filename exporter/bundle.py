@@ -129,12 +129,12 @@ class BundleBuilder:
                      G.step_axes(c.dec_layers, static), opset)
         return file
 
-    def vocoder_graph(self, suffix: str, opset: int, portable: bool) -> str:
+    def vocoder_graph(self, suffix: str, opset: int, portable: bool, layout: str = "1d") -> str:
         file = "vocoder.%s.onnx" % suffix
         self.vocoder.set_portable(portable)
         try:
-            self._export(G.VocoderGraph(self.student, self.vocoder), (torch.zeros(1, 80, 40),), file,
-                         G.VOCODER_INPUTS, G.VOCODER_OUTPUTS, G.VOCODER_AXES, opset)
+            self._export(G.VocoderGraph(self.student, self.vocoder, layout), (torch.zeros(1, 80, 40),),
+                         file, G.VOCODER_INPUTS, G.VOCODER_OUTPUTS, G.VOCODER_AXES, opset)
         finally:
             self.vocoder.set_portable(False)
         return file
@@ -222,8 +222,9 @@ class BundleBuilder:
         c = self.student.config
         cmp: Dict[str, dict] = {}
         self.log("[1/4] fp32 graphs (CPU): text encoder, decoder step, vocoder")
+        # the vocoder in the 2-D layout: same function, faster CPU kernels (student_graphs.py)
         enc32, dec32, voc32 = self.encoder("fp32", 17), self.decoder("fp32", 17, False), \
-            self.vocoder_graph("fp32", 17, False)
+            self.vocoder_graph("fp32", 17, False, layout="2d")
         dec32s = self.decoder("static.fp32", 17, True)
         self.validate_against_torch(enc32, voc32)
         self.step_by_step_error = max(self.validate_decoder(dec32, False),

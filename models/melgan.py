@@ -41,8 +41,8 @@ def reflect_pad(x: torch.Tensor, left: int, right: int, portable: bool) -> torch
     """
     if left == 0 and right == 0:
         return x
-    if not portable:
-        return F.pad(x, (left, right), mode="reflect")
+    if not portable:  # [B, C, T], or [B, C, 1, T] in the 2-D layout (see student_graphs.conv_as_2d)
+        return F.pad(x, (left, right) + (0, 0) * (x.dim() - 3), mode="reflect")
     parts = [x[..., i:i + 1] for i in range(left, 0, -1)]
     parts.append(x)
     n = x.shape[-1]
@@ -126,6 +126,10 @@ class PQMFSynthesis(nn.Module):
         self.register_buffer("synthesis", torch.zeros(1, SUBBANDS, TAPS))
 
     def forward(self, subbands: torch.Tensor) -> torch.Tensor:
+        if subbands.dim() == 4:  # the 2-D layout [B, 4, 1, T]: the same filters as (1, k) kernels
+            x = F.conv_transpose2d(subbands, self.updown.unsqueeze(2), stride=(1, SUBBANDS))
+            x = F.pad(x, (TAPS // 2, TAPS // 2))
+            return F.conv2d(x, self.synthesis.unsqueeze(2))[:, 0, 0]
         x = F.conv_transpose1d(subbands, self.updown, stride=SUBBANDS)
         x = F.pad(x, (TAPS // 2, TAPS // 2))
         return F.conv1d(x, self.synthesis).squeeze(1)

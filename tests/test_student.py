@@ -77,3 +77,21 @@ def test_synthesize_length_follows_durations():
     m = Student(TINY).eval()
     mel, dur = synthesize(m, torch.randint(6, 218, (1, 7)))
     assert mel.shape == (int(dur.sum()), 80)
+
+
+def test_vocoder_graph_in_the_2d_layout_computes_the_same_function(tflite_vocoder):
+    """The CPU bundles' vocoder is written with 2-D convolutions (faster ONNX Runtime kernels);
+    it must equal the 1-D module to float rounding (1e-5 on audio in [-1, 1])."""
+    from edgetts.exporter.student_graphs import VocoderGraph
+
+    torch.manual_seed(3)
+    student = Student(StudentConfig(d_model=64, heads=2, enc_layers=1, enc_ffn=64, dec_layers=1,
+                                    dec_ffn=64, prenet=32, postnet_channels=32, postnet_layers=3)).eval()
+    mel = torch.randn(2, 80, 37) * 0.8
+    with torch.no_grad():
+        one = VocoderGraph(student, tflite_vocoder, "1d")(mel)
+        two_graph = VocoderGraph(student, tflite_vocoder, "2d")
+        two = two_graph(mel)
+    assert one.shape == two.shape == (2, 37 * 300)
+    assert (one - two).abs().max().item() < 1e-5
+    assert not any(isinstance(m, torch.nn.Conv1d) for m in two_graph.modules())
