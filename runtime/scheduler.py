@@ -27,9 +27,7 @@ from typing import List, Optional
 import numpy as np
 
 from .config import SynthesisOptions
-from .regulator import durations, regulate
-from .vocoder import StreamingVocoder
-from .voice import AudioChunk
+from .voice import ClauseAudio
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +160,13 @@ class Scheduler:
                     job = self._next(block=True)
                     if job is None:
                         continue
-                    members.append(_Member(job))
+                    members.append(_Member(job, self.voice))
                     time.sleep(self.batch_wait_s)  # let simultaneous requests arrive together
                 while len(members) < self.max_batch:
                     job = self._next(block=False)
                     if job is None:
                         break
-                    members.append(_Member(job))
+                    members.append(_Member(job, self.voice))
                 wave = [m for m in members if m.job.alive()][: self.max_batch]
                 self.active = len(wave)
                 if wave:
@@ -180,7 +178,7 @@ class Scheduler:
                     except Exception as exc:
                         log.exception("batched synthesis failed")
                         for m in wave:
-                            voc_q.put((m, "fail", exc))
+                            voc_q.put((m, "fail", -1, exc))
                         for m in wave:
                             m.clause = len(m.job.utterances)
                 # a member leaves after its last clause (its vocoder sends `done`), or when gone
@@ -192,21 +190,14 @@ class Scheduler:
 
     def _wave(self, wave: List["_Member"], voc_q) -> None:
         v = self.voice
-        c = v.config
-        enc = v._sessions["text_encoder"]
         ctxs, progs, syms = [], [], []
         for m in wave:
             utt = m.job.utterances[m.clause]
-            o = m.job.options
-            ids = np.asarray([utt.ids], np.int64)
-            memory, log_dur = enc.run(["memory", "log_durations"],
-                                      {"phoneme_ids": ids, "phoneme_lengths": np.array([ids.shape[1]], np.int64)})
-            dur = durations(log_dur[0], o.speed or c.speed, o.max_frames_per_symbol or c.max_frames_per_symbol)
-            ctx, prog, sym = regulate(memory[0], dur, c.reduction_factor)
+            ctx, prog, sym = v.encode(utt, m.job.options)
             ctxs.append(ctx)
             progs.append(prog)
             syms.append(sym)
-            voc_q.put((m, "start", (m.clause, utt, sym)))
+            voc_q.put((m, "start", m.clause, (utt, sym)))
         n = max(len(x) for x in ctxs)
         ctx_b = np.zeros((len(wave), n) + ctxs[0].shape[1:], np.float32)
         prog_b = np.zeros((len(wave), n) + progs[0].shape[1:], np.float32)
@@ -224,12 +215,12 @@ class Scheduler:
                 take = frames[i][: max(0, len(syms[i]) - pushed[i])]
                 pushed[i] += len(take)
                 if len(take):
-                    voc_q.put((m, "frames", take))
+                    voc_q.put((m, "frames", m.clause, take))
             if not any(m.job.alive() for m in wave):
                 break
         for m in wave:
             last = m.clause == len(m.job.utterances) - 1
-            voc_q.put((m, "end", last))
+            voc_q.put((m, "end", m.clause, last))
             m.clause += 1
 
     def _vocode_loop(self, voc_q) -> None:
@@ -244,59 +235,39 @@ class Scheduler:
             for item in items:
                 if item is None:
                     break
-                m, kind, payload = item
+                m, kind, ui, payload = item
                 events = per_member.setdefault(id(m), (m, []))[1]
                 if kind == "frames" and events and events[-1][0] == "frames":
-                    events[-1] = ("frames", np.concatenate([events[-1][1], payload]))
+                    events[-1] = ("frames", ui, np.concatenate([events[-1][2], payload]))
                 else:
-                    events.append((kind, payload))
+                    events.append((kind, ui, payload))
             for m, events in per_member.values():
-                for kind, payload in events:
-                    self._vocode_event(m, kind, payload)
+                for event in events:
+                    self._vocode_event(m, *event)
             if None in items:
                 return
 
-    def _vocode_event(self, m: "_Member", kind: str, payload) -> None:
-        v = self.voice
-        c = v.config
+    def _vocode_event(self, m: "_Member", kind: str, ui: int, payload) -> None:
         job = m.job
         if not job.alive():
             return
         try:
             if kind == "fail":
                 job.fail(payload)
-            elif kind == "start":
-                m.ui, m.utt, m.sym = payload
-                o = job.options
-                first = o.first_chunk_frames or c.first_chunk_frames
-                chunk = o.chunk_frames or c.chunk_frames
-                m.stream = StreamingVocoder(v._vocode, c.context_frames, c.hop, chunk,
-                                            first if m.ui == 0 else chunk,
-                                            max(chunk, o.max_chunk_frames or 256))
-                m.done_frames = 0
-            else:
-                audio = m.stream.push(payload) if kind == "frames" else m.stream.finish()
-                if audio.size:
-                    job.out.put(v._chunk(audio, m.ui, m.utt, m.sym, m.done_frames,
-                                         m.stream.frames_emitted, False))
-                    m.done_frames = m.stream.frames_emitted
-                if kind == "end":
-                    pause = np.zeros(int(round(m.utt.pause_after * c.sample_rate)), np.float32)
-                    job.out.put(AudioChunk(pause, c.sample_rate, m.ui, m.utt.spoken,
-                                           len(m.utt.spoken), len(m.utt.spoken), bool(payload)))
-                    if payload:
-                        job.done()
+                return
+            for chunk in m.audio.event(kind, ui, payload):
+                job.out.put(chunk)
+            if kind == "end" and payload:
+                job.done()
         except Exception as exc:
             log.exception("vocoding failed")
             job.fail(exc)
 
 
 class _Member:
-    def __init__(self, job: Job):
+    """A job in the batched scheduler: the next clause to decode and its audio state."""
+
+    def __init__(self, job: Job, voice):
         self.job = job
         self.clause = 0
-        self.ui = 0
-        self.utt = None
-        self.sym = None
-        self.stream = None
-        self.done_frames = 0
+        self.audio = ClauseAudio(voice, job.options)

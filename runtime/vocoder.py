@@ -61,9 +61,11 @@ class StreamingVocoder:
     ``vocode(all frames)`` whatever the window sizes.
     """
 
+    MAX_CHUNK = 256  # default largest window (kept frames) when the decoder has run ahead
+
     def __init__(self, vocode: MelToAudio, context: int, hop: int = 300,
                  chunk: int = 40, first_chunk: int = 10, max_chunk: Optional[int] = None):
-        max_chunk = max(chunk, 256) if max_chunk is None else max_chunk
+        max_chunk = max(chunk, self.MAX_CHUNK) if max_chunk is None else max_chunk
         if context < 0 or chunk < 1 or first_chunk < 1 or max_chunk < chunk:
             raise ValueError("context must be >= 0, chunk sizes >= 1 and max_chunk >= chunk")
         self.vocode = vocode

@@ -164,23 +164,26 @@ class Voice:
 
     lookahead_frames = 1536  # about 19 s of speech decoded ahead of the vocoder at most
 
+    def encode(self, utt: Utterance, o: SynthesisOptions):
+        """One clause through the text encoder and the length regulator → (text context
+        ``[N, r, D]``, progress ``[N, r, 2]``, symbol index of every frame)."""
+        c = self.config
+        ids = np.asarray([utt.ids], np.int64)
+        memory, log_dur = self._sessions["text_encoder"].run(
+            ["memory", "log_durations"],
+            {"phoneme_ids": ids, "phoneme_lengths": np.array([ids.shape[1]], np.int64)})
+        dur = durations(log_dur[0], o.speed or c.speed, o.max_frames_per_symbol or c.max_frames_per_symbol)
+        return regulate(memory[0], dur, c.reduction_factor)
+
     def _decode_events(self, utts: Iterable[Utterance], o: SynthesisOptions):
         """Per clause ("start", ui, (utterance, symbol of every frame)), ("frames", ui, array)
         per decoder step, ("end", ui, is_last). Sentences after the first are normalized here,
         in the worker, while earlier ones are being spoken."""
-        c = self.config
-        speed = o.speed or c.speed
-        max_per = o.max_frames_per_symbol or c.max_frames_per_symbol
-        enc = self._sessions["text_encoder"]
         it = iter(utts)
         utt = next(it, None)
         ui = 0
         while utt is not None:
-            ids = np.asarray([utt.ids], np.int64)
-            memory, log_dur = enc.run(["memory", "log_durations"],
-                                      {"phoneme_ids": ids, "phoneme_lengths": np.array([ids.shape[1]], np.int64)})
-            dur = durations(log_dur[0], speed, max_per)
-            context, progress, sym = regulate(memory[0], dur, c.reduction_factor)
+            context, progress, sym = self.encode(utt, o)
             yield "start", ui, (utt, sym)
             total, pushed = len(sym), 0
             for frames in self._decoder.frames(context, progress):
@@ -193,39 +196,14 @@ class Voice:
             ui += 1
 
     def _vocode_events(self, events, o: SynthesisOptions) -> Iterator[AudioChunk]:
-        c = self.config
-        first = o.first_chunk_frames or c.first_chunk_frames
-        chunk = o.chunk_frames or c.chunk_frames
-        stream, utt, sym, done = None, None, None, 0
+        audio = ClauseAudio(self, o)
         try:
             for kind, ui, payload in events:
-                if kind == "start":
-                    (utt, sym), done = payload, 0
-                    # Only the first clause needs a small first window (first-audio latency);
-                    # later ones start while earlier audio is still playing, so they take the
-                    # larger, cheaper windows from their first frame on.
-                    big = max(chunk, o.max_chunk_frames or 256)
-                    stream = StreamingVocoder(self._vocode, c.context_frames, c.hop, chunk,
-                                              first if ui == 0 else chunk, big)
-                    continue
-                audio = stream.push(payload) if kind == "frames" else stream.finish()
-                if audio.size:
-                    yield self._chunk(audio, ui, utt, sym, done, stream.frames_emitted, False)
-                    done = stream.frames_emitted
-                if kind == "end":
-                    pause = np.zeros(int(round(utt.pause_after * c.sample_rate)), np.float32)
-                    yield AudioChunk(pause, c.sample_rate, ui, utt.spoken, len(utt.spoken),
-                                     len(utt.spoken), bool(payload))
+                yield from audio.event(kind, ui, payload)
         finally:
             close = getattr(events, "close", None)
             if close:
                 close()
-
-    def _chunk(self, audio, ui, utt, sym, a, b, final) -> AudioChunk:
-        chars = [utt.symbol_chars[s] for s in sym[a:b] if utt.symbol_chars[s] >= 0]
-        lo, hi = (min(chars), max(chars) + 1) if chars else (0, 0)
-        return AudioChunk(audio.astype(np.float32, copy=False), self.config.sample_rate, ui,
-                          utt.spoken, lo, hi, final)
 
     # a one-character clause and one of 40 characters, the longest the front-end makes
     WARMUP_TEXT = "好。前方五百米右转进入辅路请注意减速慢行保持安全车距不要占用应急车道谢谢配合一路平安。"
@@ -244,7 +222,7 @@ class Voice:
         for _ in self.synthesize(self.WARMUP_TEXT):
             pass
         c = self.config
-        for frames in (c.min_frames, 256 + 2 * c.context_frames):
+        for frames in (c.min_frames, StreamingVocoder.MAX_CHUNK + 2 * c.context_frames):
             self._vocode(np.zeros((frames, c.mel_bins), np.float32))
         return time.perf_counter() - t
 
@@ -252,6 +230,51 @@ class Voice:
                          pipeline: bool = True) -> np.ndarray:
         parts = [c.audio for c in self.synthesize(text, options, pipeline)]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+class ClauseAudio:
+    """One request's decoder events → its ``AudioChunk``s: a ``StreamingVocoder`` per clause,
+    the characters each chunk voices, and the pause after each clause. ``Voice.synthesize``
+    feeds it from its decoder thread; the service's batched scheduler keeps one per request."""
+
+    def __init__(self, voice: Voice, o: SynthesisOptions):
+        c = self._config = voice.config
+        self._vocode = voice._vocode
+        self._first = o.first_chunk_frames or c.first_chunk_frames
+        self._chunk = o.chunk_frames or c.chunk_frames
+        self._max_chunk = max(self._chunk, o.max_chunk_frames or StreamingVocoder.MAX_CHUNK)
+        self._stream: Optional[StreamingVocoder] = None
+        self._utt: Optional[Utterance] = None
+        self._sym = None
+        self._done = 0  # frames of the clause whose audio was returned
+
+    def event(self, kind: str, ui: int, payload) -> List[AudioChunk]:
+        """``("start", ui, (utterance, symbols))``, ``("frames", ui, frames)`` or
+        ``("end", ui, is_last)`` → the chunks that are now ready."""
+        c = self._config
+        if kind == "start":
+            (self._utt, self._sym), self._done = payload, 0
+            # Only the first clause needs a small first window (first-audio latency); later
+            # ones start while earlier audio is still playing, so they take the larger,
+            # cheaper windows from their first frame on.
+            self._stream = StreamingVocoder(self._vocode, c.context_frames, c.hop, self._chunk,
+                                            self._first if ui == 0 else self._chunk, self._max_chunk)
+            return []
+        out = []
+        stream, utt = self._stream, self._utt
+        audio = stream.push(payload) if kind == "frames" else stream.finish()
+        if audio.size:
+            chars = [utt.symbol_chars[s] for s in self._sym[self._done:stream.frames_emitted]
+                     if utt.symbol_chars[s] >= 0]
+            lo, hi = (min(chars), max(chars) + 1) if chars else (0, 0)
+            out.append(AudioChunk(audio.astype(np.float32, copy=False), c.sample_rate, ui,
+                                  utt.spoken, lo, hi))
+            self._done = stream.frames_emitted
+        if kind == "end":
+            pause = np.zeros(int(round(utt.pause_after * c.sample_rate)), np.float32)
+            out.append(AudioChunk(pause, c.sample_rate, ui, utt.spoken, len(utt.spoken),
+                                  len(utt.spoken), bool(payload)))
+        return out
 
 
 class _ahead:
