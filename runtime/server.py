@@ -24,7 +24,6 @@ SIGTERM stops accepting, lets in-flight requests finish (up to ``drain_s``), the
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -41,6 +40,7 @@ from typing import Optional
 
 from .config import SynthesisOptions
 from .errors import EdgeTTSError, FrontendError
+from .manifest import sha256
 from .metrics import LATENCY_BUCKETS, RTF_BUCKETS, Metrics
 from .phrase_cache import PhraseCache, phrase_key
 from .scheduler import Job, JobTimeout, QueueFull, Scheduler
@@ -81,8 +81,7 @@ class Service:
         self.draining = False
         self.in_flight = 0
         self._lock = threading.Lock()
-        with open(os.path.join(voice.bundle, "voice.json"), "rb") as f:
-            self.voice_sha = hashlib.sha256(f.read()).hexdigest()
+        self.voice_sha = sha256(os.path.join(voice.bundle, "voice.json"))
         m = self.metrics = Metrics()
         m.counter("requests_total", "HTTP requests by endpoint and status code.")
         m.counter("cache_hits_total", "Requests answered from the phrase cache.")
