@@ -15,7 +15,7 @@ import torch
 from edgetts.config import SynthesisOptions
 from edgetts.frontend import Frontend, FrontendOptions
 from edgetts.voice import AudioChunk
-from edgetts.models.student import Student, durations_from_log, group, regulate
+from edgetts.models.student import Student, decode
 
 
 class TorchVoice:
@@ -36,26 +36,21 @@ class TorchVoice:
 
         return cls(load_student(checkpoint), load_tflite_vocoder(), threads)
 
+    def _timed_step(self, *args):
+        s = time.perf_counter()
+        try:
+            return self.student.decoder.step(*args)
+        finally:
+            self.step_seconds.append(time.perf_counter() - s)
+
     @torch.inference_mode()
     def synthesize(self, text: str, options: Optional[SynthesisOptions] = None) -> Iterator[AudioChunk]:
         o = options or SynthesisOptions()
         utts = Frontend(FrontendOptions(unknown=o.unknown))(text)
-        m, c = self.student, self.student.config
+        m = self.student
         for ui, utt in enumerate(utts):
-            ids = torch.tensor([utt.ids])
-            memory, log_dur = m.encoder(ids, torch.tensor([ids.shape[1]]))
-            dur = torch.clamp(durations_from_log(log_dur, o.speed or 1.0), max=o.max_frames_per_symbol or 60)
-            ctx, prog, frames = regulate(memory, dur, c.r)
-            ctx, prog = group(ctx, c.r), group(prog, c.r)
-            past = [torch.zeros(1, c.heads, 0, c.head_dim) for _ in range(2 * c.dec_layers)]
-            prev = torch.zeros(1, c.r, c.n_mels)
-            out = []
-            for t in range(ctx.shape[1]):
-                s = time.perf_counter()
-                prev, past = m.decoder.step(prev, ctx[:, t], prog[:, t], torch.tensor([t]), past)
-                self.step_seconds.append(time.perf_counter() - s)
-                out.append(prev)
-            mel = torch.cat(out, dim=1)[:, : int(frames[0])]
+            mel, _ = decode(m, torch.tensor([utt.ids]), o.speed or 1.0, o.max_frames_per_symbol or 60,
+                            step=self._timed_step)
             s = time.perf_counter()
             audio = self.vocoder(m.postnet(mel.transpose(1, 2)))[0].numpy().astype(np.float32)
             self.vocoder_seconds += time.perf_counter() - s

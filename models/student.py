@@ -312,10 +312,14 @@ def previous_frames(mel_steps: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def synthesize(model: Student, ids: torch.Tensor, speed: float = 1.0, max_frames_per_symbol: int = 50):
-    """Autoregressive inference with the growing cache, batch 1: ids [1,S] → mel [T,80] (postnet)."""
+def decode(model: Student, ids: torch.Tensor, speed: float = 1.0, max_frames_per_symbol: int = 50,
+           step=None):
+    """Autoregressive decoding with the growing cache, batch 1: ids [1,S] → (decoder frames
+    [1,T,80] before the postnet, durations [S]). ``step`` replaces ``model.decoder.step`` (same
+    signature), e.g. to time each step."""
     model.eval()
     c = model.config
+    step = step or model.decoder.step
     memory, log_dur = model.encoder(ids, torch.tensor([ids.shape[1]]))
     dur = torch.clamp(durations_from_log(log_dur, speed), max=max_frames_per_symbol)
     ctx, prog, frames = regulate(memory, dur, c.r)
@@ -324,9 +328,16 @@ def synthesize(model: Student, ids: torch.Tensor, speed: float = 1.0, max_frames
     prev = torch.zeros(1, c.r, c.n_mels)
     out = []
     for t in range(ctx.shape[1]):
-        prev, past = model.decoder.step(prev, ctx[:, t], prog[:, t], torch.tensor([t]), past)
+        prev, past = step(prev, ctx[:, t], prog[:, t], torch.tensor([t]), past)
         out.append(prev)
     mel = torch.cat(out, dim=1)[:, : int(frames[0])] if out else torch.zeros(1, 0, c.n_mels)
+    return mel, dur[0]
+
+
+@torch.no_grad()
+def synthesize(model: Student, ids: torch.Tensor, speed: float = 1.0, max_frames_per_symbol: int = 50):
+    """Autoregressive inference, batch 1: ids [1,S] → mel [T,80] (postnet), durations [S]."""
+    mel, dur = decode(model, ids, speed, max_frames_per_symbol)
     if mel.shape[1] == 0:
-        return mel[0], dur[0]
-    return model.postnet(mel.transpose(1, 2))[0].transpose(0, 1), dur[0]
+        return mel[0], dur
+    return model.postnet(mel.transpose(1, 2))[0].transpose(0, 1), dur
