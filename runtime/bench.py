@@ -81,19 +81,18 @@ class _Timed:
         self._s = session
         self._sink = sink
 
-    def run(self, *a, **k):
+    def _timed(self, fn, *a, **k):
         t = time.perf_counter()
         try:
-            return self._s.run(*a, **k)
+            return fn(*a, **k)
         finally:
             self._sink.append(time.perf_counter() - t)
 
+    def run(self, *a, **k):
+        return self._timed(self._s.run, *a, **k)
+
     def run_with_iobinding(self, *a, **k):
-        t = time.perf_counter()
-        try:
-            return self._s.run_with_iobinding(*a, **k)
-        finally:
-            self._sink.append(time.perf_counter() - t)
+        return self._timed(self._s.run_with_iobinding, *a, **k)
 
     def __getattr__(self, name):
         return getattr(self._s, name)

@@ -34,12 +34,15 @@ class StepDecoder:
 
     def frames(self, context: np.ndarray, progress: np.ndarray) -> Iterator[np.ndarray]:
         """context ``[N, r, D]``, progress ``[N, r, 2]`` → yields N arrays of frames ``[r, mel]``."""
-        if self.static and context.shape[0] > self.cache.max_steps:
-            raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
-                             "split the text further" % (context.shape[0], self.cache.max_steps))
+        self._check_steps(context.shape[0])
         if self.static and self.io_binding:
             return self._bound(context, progress)
         return self._numpy(context, progress)
+
+    def _check_steps(self, n: int) -> None:
+        if self.static and n > self.cache.max_steps:
+            raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
+                             "split the text further" % (n, self.cache.max_steps))
 
     def _numpy(self, context, progress):
         for frames in self.batch_frames(context[None], progress[None]):
@@ -53,9 +56,7 @@ class StepDecoder:
         its earlier frames (the caller drops the padded steps' output)."""
         c = self.cache
         b, n = context.shape[:2]
-        if self.static and n > c.max_steps:
-            raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
-                             "split the text further" % (n, c.max_steps))
+        self._check_steps(n)
         t = c.max_steps if self.static else 0
         past = [np.zeros((b, c.heads, t, c.head_dim), np.float32) for _ in self.past]
         prev = np.zeros((b, self.r, self.mel_bins), np.float32)
