@@ -17,8 +17,6 @@ import json
 import os
 import sys
 
-import onnxruntime as ort
-
 from edgetts.voice import Voice
 
 
@@ -32,18 +30,13 @@ def main(argv=None) -> int:
     os.makedirs(a.out, exist_ok=True)
     v = Voice.load(a.voice, provider="cpu", variant=a.variant)
     v.synthesize_array(a.text)
-    sessions = {}
-    for role, info in v.config.graphs[a.variant].items():
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1 if role != "vocoder" else max(1, (os.cpu_count() or 2) - 1)
+
+    def profiled(role, so):
         so.enable_profiling = True
         so.profile_file_prefix = os.path.join(a.out, "%s.%s" % (role, a.variant))
-        so.log_severity_level = 3
-        sessions[role] = ort.InferenceSession(os.path.join(v.bundle, info.file), so,
-                                              providers=["CPUExecutionProvider"])
-    v._sessions.update(sessions)
-    v._decoder.session = sessions["decoder_step"]
-    v._vocode.session = sessions["vocoder"]
+
+    v.reopen(profiled)  # same thread layout as the runtime, now with the profiler on
+    sessions = v._sessions
     audio = v.synthesize_array(a.text)
     audio_s = len(audio) / v.config.sample_rate
     print("%s, %s: %.2f s of audio" % (a.voice, a.variant, audio_s))

@@ -144,7 +144,8 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
         voice = Voice.load(voice_dir, provider=cfg.provider, variant=cfg.variant,
                            threads=1 if cfg.threads == 1 or cfg.pipeline else cfg.threads)
         if cfg.kind == "onnx" and not cfg.pipeline and cfg.threads > 1:
-            _reopen(voice, cfg.threads)  # the pre-pipeline layout: every session multi-threaded
+            # the pre-pipeline layout: every session multi-threaded
+            voice.reopen(lambda role, so: setattr(so, "intra_op_num_threads", cfg.threads))
         voice._decoder.session = _Timed(voice._decoder.session, steps)
         voice._vocode.session = _Timed(voice._vocode.session, voc)
         if not cfg.io_binding:
@@ -211,21 +212,6 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
         "peak_rss_mb": _peak_rss_mb(),
         "providers": getattr(voice, "providers", ["torch"]),
     }
-
-
-def _reopen(voice, threads: int) -> None:
-    import onnxruntime as ort
-
-    for role, info in voice.config.graphs[voice.variant].items():
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.log_severity_level = 3
-        s = ort.InferenceSession(os.path.join(voice.bundle, info.file), so, providers=["CPUExecutionProvider"])
-        voice._sessions[role] = s
-        if role == "decoder_step":
-            voice._decoder.session = s
-        if role == "vocoder":
-            voice._vocode.session = s
 
 
 def run_all(names: List[str], voice_dir: Optional[str], repeats: int, echo=print) -> List[dict]:

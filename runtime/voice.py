@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Iterator, List, Optional, Union
+from typing import BinaryIO, Callable, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 
@@ -130,6 +130,23 @@ class Voice:
                 raise ProviderError(msg)
             log.warning(msg)
         return cls(bundle, config, sessions, variant, really)
+
+    def reopen(self, configure: Callable[[str, object], None]) -> None:
+        """Reopen every session on the same providers with its options changed by
+        ``configure(role, session_options)``: for tools that profile the sessions or try
+        another thread layout."""
+        import onnxruntime as ort
+
+        for role, info in self.config.graphs[self.variant].items():
+            old = self._sessions[role]
+            so = old.get_session_options()
+            configure(role, so)
+            opts = old.get_provider_options()
+            self._sessions[role] = ort.InferenceSession(
+                os.path.join(self.bundle, info.file), so,
+                providers=[(p, opts.get(p, {})) for p in old.get_providers()])
+        self._decoder.session = self._sessions["decoder_step"]
+        self._vocode.session = self._sessions["vocoder"]
 
     # -- synthesis -------------------------------------------------------------------------------
 
