@@ -7,11 +7,13 @@ Variants (``graphs`` in the manifest):
 
 | variant | for | text encoder | decoder step | vocoder (postnet + MB-MelGAN) |
 |---|---|---|---|---|
-| fp32 | CPU | FP32 | growing cache, FP32 | FP32 |
+| fp32 | CPU | FP32, opset 16 | growing cache, FP32, opset 16 | FP32, opset 16 |
 | int8 | CPU | dynamic INT8 MatMul | growing cache, dynamic INT8 MatMul | FP32 (INT8 convs are slower) |
-| fp16 | CUDA / TensorRT | FP16 | fixed-size cache, FP16 | FP16 |
+| fp16 | CUDA / TensorRT | FP16, opset 17 | fixed-size cache, FP16, opset 17 | FP16, opset 17 |
 | nano | Jetson Nano | FP16, opset 13 | fixed-size cache, FP16, opset 13 | FP16, opset 13, Slice+Concat pads |
 
+Every graph's entry records its opset, IR version, the oldest ONNX Runtime that opens it and the
+providers it is meant for; the runtime picks the variant by them (``edgetts.compat``).
 ``voice.json`` is written last, so an interrupted export leaves no bundle that looks complete.
 """
 
@@ -33,10 +35,21 @@ from edgetts.exporter import onnx_tools as T
 from edgetts.exporter import student_graphs as G
 from edgetts.models.melgan import HOP, SAMPLE_RATE, MBMelGAN, min_frames, receptive_field_frames
 from edgetts.models.student import Student
+from edgetts.compat import MEANT_FOR, min_onnxruntime
 from edgetts.manifest import sha256
 from edgetts.symbols import SYMBOLS
 
 FORMAT_VERSION = 1
+# The CPU graphs (fp32, int8) are written at opset 16, the newest that ONNX Runtime 1.11 (the
+# Jetson Nano's JetPack 4.6 wheel) reads, so one set of CPU graphs serves old and new runtimes.
+# Opset 17 only adds the LayerNormalization op; at 16 it is written as ReduceMean/Sub/Pow/Sqrt/Div,
+# which ONNX Runtime's optimizer fuses back into one LayerNormalization kernel. Measured on the
+# 2-core x86 CPU (`edgetts say` of three dev sentences, 7.4 s of audio, ORT 1.31, fp32,
+# interleaved): opset 17 RTF 0.029/0.028, opset 16 RTF 0.028/0.029; on ORT 1.11 (Python 3.8)
+# the opset-16 graphs run at RTF 0.035/0.037. The FP16 GPU graphs stay at 17, where the
+# LayerNormalization op keeps its statistics in FP32.
+CPU_OPSET = 16
+GPU_OPSET = 17
 VARIANTS = ("fp32", "int8", "fp16", "nano")
 
 # Tolerances (ONNX Runtime CPU against PyTorch, or against the FP32 graph), and why:
@@ -77,12 +90,13 @@ def _rel_rms(ref: np.ndarray, got: np.ndarray) -> float:
 
 class BundleBuilder:
     def __init__(self, student: Student, vocoder: MBMelGAN, out_dir: str,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, cpu_opset: int = CPU_OPSET):
         self.student = student.eval()
         self.vocoder = vocoder.eval()
         self.vocoder.int8_subbands = False
         self.out = out_dir
         self.log = log
+        self.cpu_opset = cpu_opset
         self.failures: List[str] = []
         self.graphs: Dict[str, Dict[str, dict]] = {}
         c = student.config
@@ -94,8 +108,17 @@ class BundleBuilder:
         return os.path.join(self.out, name)
 
     def _record(self, variant: str, role: str, file: str, precision: str, opset: int, **extra):
+        """Manifest entry of one graph: checksum, I/O, and what it needs to load (the opset and
+        IR version read back from the file, the oldest ONNX Runtime that opens it, the
+        providers it is meant for)."""
+        m = onnx.load(self._path(file), load_external_data=False)
+        written = max(i.version for i in m.opset_import if i.domain in T.STANDARD_DOMAINS)
+        if written != opset:
+            self.failures.append("%s: opset %d written, %d intended" % (file, written, opset))
         info = {"file": file, "sha256": sha256(self._path(file)), "precision": precision,
-                "opset": opset, **_io(self._path(file)), **extra}
+                "opset": written, "ir_version": m.ir_version,
+                "min_onnxruntime": min_onnxruntime(written, m.ir_version),
+                "providers": list(MEANT_FOR[variant]), **_io(self._path(file)), **extra}
         self.graphs.setdefault(variant, {})[role] = info
 
     def _export(self, module, args, file, inputs, outputs, axes, opset):
@@ -221,17 +244,18 @@ class BundleBuilder:
         t0 = time.time()
         c = self.student.config
         cmp: Dict[str, dict] = {}
+        op = self.cpu_opset
         self.log("[1/4] fp32 graphs (CPU): text encoder, decoder step, vocoder")
         # the vocoder in the 2-D layout: same function, faster CPU kernels (student_graphs.py)
-        enc32, dec32, voc32 = self.encoder("fp32", 17), self.decoder("fp32", 17, False), \
-            self.vocoder_graph("fp32", 17, False, layout="2d")
-        dec32s = self.decoder("static.fp32", 17, True)
+        enc32, dec32, voc32 = self.encoder("fp32", op), self.decoder("fp32", op, False), \
+            self.vocoder_graph("fp32", op, False, layout="2d")
+        dec32s = self.decoder("static.fp32", op, True)
         self.validate_against_torch(enc32, voc32)
         self.step_by_step_error = max(self.validate_decoder(dec32, False),
                                       self.validate_decoder(dec32s, True))
-        self._record("fp32", "text_encoder", enc32, "fp32", 17)
-        self._record("fp32", "decoder_step", dec32, "fp32", 17, cache="dynamic")
-        self._record("fp32", "vocoder", voc32, "fp32", 17)
+        self._record("fp32", "text_encoder", enc32, "fp32", op)
+        self._record("fp32", "decoder_step", dec32, "fp32", op, cache="dynamic")
+        self._record("fp32", "vocoder", voc32, "fp32", op)
         if "int8" in variants:
             self.log("[2/4] int8 graphs (CPU): dynamic INT8 MatMul in encoder and decoder")
             enc8, dec8 = "text_encoder.int8.onnx", "decoder_step.int8.onnx"
@@ -247,23 +271,26 @@ class BundleBuilder:
             if cmp["int8"]["frames_rel_rms"] > INT8_REL_RMS:
                 self.failures.append("%s: frames relative RMS error %.3f > %.2f against %s over an "
                                      "utterance" % (dec8, cmp["int8"]["frames_rel_rms"], INT8_REL_RMS, dec32))
-            self._record("int8", "text_encoder", enc8, "int8", 17)
-            self._record("int8", "decoder_step", dec8, "int8", 17, cache="dynamic")
-            self._record("int8", "vocoder", voc32, "fp32", 17)
+            self._record("int8", "text_encoder", enc8, "int8", op)
+            self._record("int8", "decoder_step", dec8, "int8", op, cache="dynamic")
+            self._record("int8", "vocoder", voc32, "fp32", op)
         if "fp16" in variants:
             self.log("[3/4] fp16 graphs (CUDA/TensorRT): fixed-size cache decoder")
             enc16, dec16, voc16 = ("text_encoder.fp16.onnx", "decoder_step_static.fp16.onnx",
                                    "vocoder.fp16.onnx")
-            self._fp16(enc32, enc16)
-            self._fp16(dec32s, dec16)
-            self._fp16(voc32, voc16)
+            # converted from FP32 graphs written at the GPU opset (temporary files)
+            tmp = [self.encoder("gpu32", GPU_OPSET), self.decoder("static.gpu32", GPU_OPSET, True),
+                   self.vocoder_graph("gpu32", GPU_OPSET, False, layout="2d")]
+            for src, dst in zip(tmp, (enc16, dec16, voc16)):
+                self._fp16(src, dst)
+                os.remove(self._path(src))
             cmp["fp16"] = {**self.compare(enc32, enc16, self._encoder_feeds(), FP16),
                            **{"frames": self.compare(dec32s, dec16, self._step_feeds(True), FP16)["frames"]},
                            **self.compare(voc32, voc16, self._vocoder_feeds(),
                                           T.Check(atol=0.05, why="FP16 vocoder, see vocoder.py"))}
-            self._record("fp16", "text_encoder", enc16, "fp16", 17)
-            self._record("fp16", "decoder_step", dec16, "fp16", 17, cache="static")
-            self._record("fp16", "vocoder", voc16, "fp16", 17)
+            self._record("fp16", "text_encoder", enc16, "fp16", GPU_OPSET)
+            self._record("fp16", "decoder_step", dec16, "fp16", GPU_OPSET, cache="static")
+            self._record("fp16", "vocoder", voc16, "fp16", GPU_OPSET)
         if "nano" in variants:
             self.log("[4/4] nano graphs (Jetson Nano: opset 13, TensorRT 8.2 operators)")
             tmp = [self.encoder("nano32", 13), self.decoder("nano32", 13, True),

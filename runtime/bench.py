@@ -146,10 +146,10 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
         if cfg.kind == "onnx" and not cfg.pipeline and cfg.threads > 1:
             # the pre-pipeline layout: every session multi-threaded
             voice.reopen(lambda role, so: setattr(so, "intra_op_num_threads", cfg.threads))
-        voice._decoder.session = _Timed(voice._decoder.session, steps)
+        voice.decoder.session = _Timed(voice.decoder.session, steps)
         voice._vocode.session = _Timed(voice._vocode.session, voc)
         if not cfg.io_binding:
-            voice._decoder.io_binding = False  # numpy feeds and fetches on every step
+            voice.decoder.io_binding = False  # numpy feeds and fetches on every step
 
         def synth(text):
             return voice.synthesize(text, pipeline=cfg.pipeline)
@@ -187,7 +187,7 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
                     "rtf": statistics.median(rtf), "first_audio_ms": 1000 * statistics.median(first)}
     by_batch = {}
     if cfg.kind == "onnx":  # one decoder step for B requests at once (the service's batching)
-        dec = voice._decoder
+        dec = voice.decoder
         d = voice.config.d_model
         r = voice.config.reduction_factor
         rng = np.random.default_rng(0)

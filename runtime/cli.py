@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -160,13 +161,28 @@ def export(student, out, variants) -> None:
     run(student, out, [v.strip() for v in variants.split(",") if v.strip()])
 
 
-def _load_voice(voice, provider, variant, threads=0):
+# Exit codes of `serve` for problems a restart cannot fix (sysexits.h); the systemd unit lists
+# them in RestartPreventExitStatus, so a busy port or an unusable voice stops the service with
+# the reason in the journal instead of restarting it every few seconds for ever.
+EXIT_PORT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the address is in use or may not be bound
+EXIT_BAD_CONFIG = 78        # EX_CONFIG: the voice cannot be opened here, token file unusable
+
+
+class _Fatal(click.ClickException):
+    """A one-line error with its own exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _load_voice(voice, provider, variant, threads=0, exit_code=1):
     from .voice import Voice
 
     try:
         return Voice.load(voice, provider=provider, variant=variant, threads=threads)
     except EdgeTTSError as exc:
-        raise click.ClickException(str(exc))
+        raise _Fatal(str(exc), exit_code)
 
 
 @main.command(context_settings=CONTEXT)
@@ -210,8 +226,8 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
             with open(token_file, encoding="utf-8") as f:
                 token = f.read().strip() or None
         except OSError as exc:
-            raise click.ClickException("cannot read --token-file: %s" % exc)
-    v = _load_voice(voice, provider, variant, threads)
+            raise _Fatal("cannot read --token-file: %s" % exc, EXIT_BAD_CONFIG)
+    v = _load_voice(voice, provider, variant, threads, exit_code=EXIT_BAD_CONFIG)
     cache = PhraseCache(cache_mb << 20, cache_dir, disk_cache_mb << 20)
     sched = Scheduler(v, max_queue=max_queue, batching=batching, max_batch=max_batch)
     svc = Service(v, os.path.basename(os.path.normpath(v.bundle)), cache, sched, max_text,
@@ -219,10 +235,18 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         logging.getLogger("edgetts").warning("listening on %s without a token: anyone on the network "
                                              "can use this service", host)
-    run(svc, host, port, drain_s,
-        on_ready=lambda addr: click.echo("edgetts: serving %s (%s on %s) on http://%s:%d"
-                                         % (svc.voice_id, v.variant, v.providers[0], addr[0], addr[1]),
-                                         err=True))
+    try:
+        run(svc, host, port, drain_s,
+            on_ready=lambda addr: click.echo("edgetts: serving %s (%s on %s) on http://%s:%d"
+                                             % (svc.voice_id, v.variant, v.providers[0], addr[0],
+                                                addr[1]), err=True))
+    except OSError as exc:  # raised by bind(), before anything is served
+        sched.close()
+        if exc.errno == errno.EADDRINUSE:
+            why = "is already in use (another edgetts, or another service; pick one with --port)"
+        else:
+            why = "cannot be bound: %s" % (exc.strerror or exc)
+        raise _Fatal("%s:%d %s" % (host, port, why), EXIT_PORT_UNAVAILABLE)
 
 
 @main.command(context_settings=CONTEXT)
@@ -301,9 +325,29 @@ def doctor(voice: Optional[str]) -> None:
     except Exception as exc:
         click.echo("text norm     BROKEN: %s" % exc)
     try:
-        click.echo("voice         %s" % locate(voice))
+        bundle = locate(voice)
+        click.echo("voice         %s" % bundle)
     except EdgeTTSError as exc:
         click.echo("voice         %s" % exc)
+        return
+    _doctor_variants(bundle, ver)
+
+
+def _doctor_variants(bundle: str, ort_version: Optional[str]) -> None:
+    """Every variant of the voice: whether this ONNX Runtime opens it, or why not."""
+    from . import manifest
+    from .compat import statuses
+
+    try:
+        config = manifest.load(bundle)
+    except EdgeTTSError as exc:
+        click.echo("  NOT USABLE: %s" % exc)
+        return
+    if ort_version is None:
+        return
+    for st in statuses(config.graphs, ort_version):
+        click.echo("  %-6s %-5s  %s" % (st.variant, "/".join(st.meant_for) or "-",
+                                        "loads" if st.loads else "no: " + st.reason))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class GraphInfo:
     precision: str
     opset: int
     cache: Optional[str] = None  # "dynamic" or "static" for the decoder step
+    ir_version: int = 8
+    min_onnxruntime: str = "1.11"  # the oldest ONNX Runtime release that opens it (compat.py)
+    providers: Tuple[str, ...] = ()  # what it is meant for: tensorrt, cuda, cpu
 
 
 @dataclass(frozen=True)

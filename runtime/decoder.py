@@ -33,20 +33,15 @@ class StepDecoder:
         self.present = cache.present_names()
 
     def frames(self, context: np.ndarray, progress: np.ndarray) -> Iterator[np.ndarray]:
-        """context ``[N, r, D]``, progress ``[N, r, 2]`` → yields N arrays of frames ``[r, mel]``."""
-        self._check_steps(context.shape[0])
-        if self.static and self.io_binding:
-            return self._bound(context, progress)
-        return self._numpy(context, progress)
+        """context ``[N, r, D]``, progress ``[N, r, 2]`` → yields N arrays of frames ``[r, mel]``
+        (one utterance through ``batch_frames``)."""
+        rows = self.batch_frames(context[None], progress[None])  # checks the length now
+        return (frames[0] for frames in rows)
 
     def _check_steps(self, n: int) -> None:
         if self.static and n > self.cache.max_steps:
             raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
                              "split the text further" % (n, self.cache.max_steps))
-
-    def _numpy(self, context, progress):
-        for frames in self.batch_frames(context[None], progress[None]):
-            yield frames[0]
 
     def batch_frames(self, context: np.ndarray, progress: np.ndarray) -> Iterator[np.ndarray]:
         """Decode B utterances in lock-step: context ``[B, N, r, D]``, progress ``[B, N, r, 2]``
@@ -54,9 +49,14 @@ class StepDecoder:
         the same length and attention needs no mask; an utterance shorter than N is padded at
         its end with zero context, and because decoding is causal the padding cannot change
         its earlier frames (the caller drops the padded steps' output)."""
+        self._check_steps(context.shape[1])
+        if self.static and self.io_binding:
+            return self._bound(context, progress)
+        return self._numpy(context, progress)
+
+    def _numpy(self, context, progress):
         c = self.cache
         b, n = context.shape[:2]
-        self._check_steps(n)
         t = c.max_steps if self.static else 0
         past = [np.zeros((b, c.heads, t, c.head_dim), np.float32) for _ in self.past]
         prev = np.zeros((b, self.r, self.mel_bins), np.float32)
@@ -70,23 +70,27 @@ class StepDecoder:
             yield prev
 
     def _bound(self, context, progress):
+        """The static-cache loop with IO binding, for a batch ``[B, N, r, D]`` as for one
+        utterance: the caches live in two ORT buffers per name, read one and write the other in
+        turn, and stay on the device; only the r new frames of each row cross to the host."""
         import onnxruntime as ort
 
         c = self.cache
-        shape = (1, c.heads, c.max_steps, c.head_dim)
+        b, n = context.shape[:2]
+        shape = (b, c.heads, c.max_steps, c.head_dim)
         # one array per buffer: on the CPU an OrtValue wraps the numpy memory without copying
         bufs = [[ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, np.float32), self.device, 0)
                  for _ in self.past] for _ in range(2)]
-        prev = np.zeros((1, self.r, self.mel_bins), np.float32)
+        prev = np.zeros((b, self.r, self.mel_bins), np.float32)
         binding = self.session.io_binding()
-        for step in range(context.shape[0]):
+        for step in range(n):
             read, write = bufs[step % 2], bufs[(step + 1) % 2]
             binding.clear_binding_inputs()
             binding.clear_binding_outputs()
             binding.bind_cpu_input("prev_frames", prev)
-            binding.bind_cpu_input("text_context", np.ascontiguousarray(context[step:step + 1]))
-            binding.bind_cpu_input("phone_progress", np.ascontiguousarray(progress[step:step + 1]))
-            binding.bind_cpu_input("position", np.array([step], np.int64))
+            binding.bind_cpu_input("text_context", np.ascontiguousarray(context[:, step]))
+            binding.bind_cpu_input("phone_progress", np.ascontiguousarray(progress[:, step]))
+            binding.bind_cpu_input("position", np.full((b,), step, np.int64))
             for name, v in zip(self.past, read):
                 binding.bind_ortvalue_input(name, v)
             binding.bind_output("frames", "cpu")  # bound first: outputs come back in bind order
@@ -94,7 +98,7 @@ class StepDecoder:
                 binding.bind_ortvalue_output(name, v)
             self.session.run_with_iobinding(binding)
             prev = binding.get_outputs()[0].numpy()  # only the frames cross to the host
-            yield prev[0]
+            yield prev
 
 
 def device_of(providers: List[str]) -> str:

@@ -10,6 +10,7 @@ import json
 import os
 from typing import List
 
+from .compat import MEANT_FOR, min_onnxruntime
 from .config import CacheLayout, GraphInfo, VoiceConfig
 from .errors import BundleError
 from .symbols import SYMBOLS
@@ -64,7 +65,11 @@ def load(bundle: str, check_files: bool = True) -> VoiceConfig:
             if g is None:
                 problems.append("variant %s has no %s graph" % (variant, role))
                 continue
-            info = GraphInfo(g["file"], g["sha256"], g["precision"], int(g["opset"]), g.get("cache"))
+            opset = int(g["opset"])
+            ir = int(g.get("ir_version", 7 if opset <= 13 else 8))
+            info = GraphInfo(g["file"], g["sha256"], g["precision"], opset, g.get("cache"), ir,
+                             str(g.get("min_onnxruntime") or min_onnxruntime(opset, ir)),
+                             tuple(g.get("providers") or MEANT_FOR.get(variant, ())))
             graphs[variant][role] = info
             if not check_files:
                 continue

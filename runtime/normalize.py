@@ -42,6 +42,7 @@ def _load() -> Callable[[str], str]:
     global _normalizer, _backend
     if _normalizer is None:
         try:
+            _backport_resources_files()
             from wetext import Normalizer
 
             tn = Normalizer(lang="zh", operator="tn")
@@ -53,6 +54,18 @@ def _load() -> Callable[[str], str]:
             _normalizer = lambda s: cn2an.transform(s, "an2cn")  # noqa: E731
             _backend = "cn2an"
     return _normalizer
+
+
+def _backport_resources_files() -> None:
+    """wetext finds its grammars with ``importlib.resources.files``, which Python 3.8 (the Jetson
+    Nano's JetPack 4.6 interpreter) lacks; the ``importlib_resources`` backport provides the same
+    function, so the device normalizes exactly as a PC does instead of falling back to cn2an."""
+    import importlib.resources
+
+    if getattr(importlib.resources, "files", None) is None:
+        import importlib_resources
+
+        setattr(importlib.resources, "files", importlib_resources.files)
 
 
 def backend() -> str:

@@ -205,7 +205,7 @@ class Scheduler:
             ctx_b[i, : len(cx)] = cx
             prog_b[i, : len(pg)] = pg
         pushed = [0] * len(wave)
-        for step, frames in enumerate(v._decoder.batch_frames(ctx_b, prog_b)):
+        for step, frames in enumerate(v.decoder.batch_frames(ctx_b, prog_b)):
             for i, m in enumerate(wave):
                 if step >= len(ctxs[i]) or not m.job.alive():
                     continue

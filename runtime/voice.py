@@ -29,6 +29,7 @@ import numpy as np
 
 from . import manifest as manifest_io
 from .bundle import locate
+from .compat import candidates
 from .config import SynthesisOptions, VoiceConfig
 from .decoder import StepDecoder, device_of
 from .errors import BundleError, ProviderError
@@ -67,7 +68,8 @@ class Voice:
         self.providers = providers  # what the sessions really run on, best first
         self._sessions = sessions
         info = config.graphs[variant]["decoder_step"]
-        self._decoder = StepDecoder(sessions["decoder_step"], config.cache, info.cache == "static",
+        # the decode loop (public: the service's batched scheduler and the benchmarks use it)
+        self.decoder = StepDecoder(sessions["decoder_step"], config.cache, info.cache == "static",
                                     config.mel_bins, config.reduction_factor, device_of(providers))
         self._vocode = OnnxVocoder(session=sessions["vocoder"], hop=config.hop,
                                    min_frames=config.min_frames)
@@ -80,46 +82,50 @@ class Voice:
         """Verify the bundle, pick providers and the matching variant, open the sessions.
 
         ``threads``: intra-op threads of the vocoder (0 = the cores beside the decoder's one).
-        ``variant``: fp32 / int8 (CPU), fp16 / nano (GPU); default fp16 on a GPU, fp32 otherwise.
-        An explicitly requested provider that does not really run raises ProviderError.
+        ``variant``: fp32 / int8 (CPU), fp16 / nano (GPU). By default the best variant that the
+        installed ONNX Runtime can open on the chosen provider (``compat.PREFERENCE``): fp16 on
+        a GPU, nano where the runtime is too old for fp16 (Jetson Nano, ORT 1.11), fp32 on the
+        CPU; a variant whose sessions still fail to open is skipped with a warning. An explicit
+        variant that this runtime cannot open, or an explicitly requested provider that does not
+        really run, raises with the reason and what would work instead.
         """
         import onnxruntime as ort
 
         bundle = locate(path)
         config = manifest_io.load(bundle)
         chosen = resolve(provider)
-        on_gpu = chosen[0] != PROVIDERS["cpu"]
-        if variant is None:
-            variant = "fp16" if on_gpu and "fp16" in config.graphs else "fp32"
-        if variant not in config.graphs:
-            raise BundleError("voice %r has no %r graphs (it has: %s)"
-                              % (bundle, variant, ", ".join(sorted(config.graphs))))
-        # The encoder and decoder step are small graphs run once per clause / per 3 frames: one
-        # thread each is fastest (a thread pool's hand-offs cost more than the tiny matmuls
-        # gain; measured 2.5 vs 4.0 ms per FP32 step on 2 cores). The vocoder gets the cores
-        # left beside the pipelined decoder thread, or `threads`.
-        cores = os.cpu_count() or 1
-        per_role = {"text_encoder": 1, "decoder_step": 1, "vocoder": threads or max(1, cores - 1)}
-        provider_list: list = []
-        for p in chosen:
-            if p == PROVIDERS["tensorrt"]:
-                cache_dir = os.path.join(bundle, "trt_cache")
-                if not os.access(bundle, os.W_OK):
-                    cache_dir = os.path.join(os.path.expanduser("~"), ".cache", "edgetts", "trt")
-                provider_list.append((p, {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
-                                          "trt_engine_cache_path": cache_dir}))
-            else:
-                provider_list.append(p)
-        sessions = {}
-        for role, info in config.graphs[variant].items():
+        device = "cpu" if chosen[0] == PROVIDERS["cpu"] else "gpu"
+        order, status = candidates(config.graphs, device, ort.__version__)
+        if variant is not None:
+            if variant not in config.graphs:
+                raise BundleError("voice %r has no %r graphs (it has: %s)"
+                                  % (bundle, variant, ", ".join(sorted(config.graphs))))
+            st = next(s for s in status if s.variant == variant)
+            if not st.loads:
+                raise BundleError(
+                    "variant %r of voice %r cannot be opened here: it %s. Upgrade onnxruntime, or "
+                    "%s" % (variant, bundle, st.reason,
+                            "use --variant %s (loads here)" % order[0] if order
+                            else "re-export the voice (no variant loads here)"))
+            order = [variant]
+        elif not order:
+            raise BundleError("no variant of voice %r can be opened by onnxruntime %s:\n  - %s"
+                              % (bundle, ort.__version__,
+                                 "\n  - ".join("%s: %s" % (s.variant, s.reason) for s in status)))
+        failed = []
+        for v in order:
             try:
-                so = ort.SessionOptions()
-                so.intra_op_num_threads = per_role.get(role, threads)
-                so.log_severity_level = 3
-                sessions[role] = ort.InferenceSession(os.path.join(bundle, info.file), so,
-                                                      providers=provider_list)
-            except Exception as exc:
-                raise BundleError("cannot open %s: %s" % (info.file, str(exc).splitlines()[0]))
+                sessions = _open_sessions(bundle, config, v, chosen, threads)
+            except BundleError as exc:
+                if variant is not None or v == order[-1]:
+                    if failed:
+                        raise BundleError("%s (also tried: %s)" % (exc, "; ".join(failed))) from None
+                    raise
+                failed.append("%s: %s" % (v, exc))
+                log.warning("variant %s does not open (%s); trying %s", v, exc,
+                            order[order.index(v) + 1])
+                continue
+            break
         from . import normalize
 
         normalize.backend()  # load the grammars now, not inside the first request
@@ -129,7 +135,7 @@ class Voice:
             if provider != "auto":
                 raise ProviderError(msg)
             log.warning(msg)
-        return cls(bundle, config, sessions, variant, really)
+        return cls(bundle, config, sessions, v, really)
 
     def reopen(self, configure: Callable[[str, object], None]) -> None:
         """Reopen every session on the same providers with its options changed by
@@ -145,7 +151,7 @@ class Voice:
             self._sessions[role] = ort.InferenceSession(
                 os.path.join(self.bundle, info.file), so,
                 providers=[(p, opts.get(p, {})) for p in old.get_providers()])
-        self._decoder.session = self._sessions["decoder_step"]
+        self.decoder.session = self._sessions["decoder_step"]
         self._vocode.session = self._sessions["vocoder"]
 
     # -- synthesis -------------------------------------------------------------------------------
@@ -203,7 +209,7 @@ class Voice:
             context, progress, sym = self.encode(utt, o)
             yield "start", ui, (utt, sym)
             total, pushed = len(sym), 0
-            for frames in self._decoder.frames(context, progress):
+            for frames in self.decoder.frames(context, progress):
                 take = frames[: max(0, total - pushed)]  # the last step's padding frames go
                 pushed += len(take)
                 if len(take):
@@ -247,6 +253,40 @@ class Voice:
                          pipeline: bool = True) -> np.ndarray:
         parts = [c.audio for c in self.synthesize(text, options, pipeline)]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def _open_sessions(bundle: str, config: VoiceConfig, variant: str, chosen: List[str],
+                   threads: int) -> dict:
+    """One ONNX Runtime session per graph of ``variant`` on the providers ``chosen``."""
+    import onnxruntime as ort
+
+    # The encoder and decoder step are small graphs run once per clause / per 3 frames: one
+    # thread each is fastest (a thread pool's hand-offs cost more than the tiny matmuls
+    # gain; measured 2.5 vs 4.0 ms per FP32 step on 2 cores). The vocoder gets the cores
+    # left beside the pipelined decoder thread, or `threads`.
+    cores = os.cpu_count() or 1
+    per_role = {"text_encoder": 1, "decoder_step": 1, "vocoder": threads or max(1, cores - 1)}
+    provider_list: list = []
+    for p in chosen:
+        if p == PROVIDERS["tensorrt"]:
+            cache_dir = os.path.join(bundle, "trt_cache")
+            if not os.access(bundle, os.W_OK):
+                cache_dir = os.path.join(os.path.expanduser("~"), ".cache", "edgetts", "trt")
+            provider_list.append((p, {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                                      "trt_engine_cache_path": cache_dir}))
+        else:
+            provider_list.append(p)
+    sessions = {}
+    for role, info in config.graphs[variant].items():
+        try:
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = per_role.get(role, threads)
+            so.log_severity_level = 3
+            sessions[role] = ort.InferenceSession(os.path.join(bundle, info.file), so,
+                                                  providers=provider_list)
+        except Exception as exc:
+            raise BundleError("cannot open %s: %s" % (info.file, str(exc).splitlines()[0]))
+    return sessions
 
 
 class ClauseAudio:

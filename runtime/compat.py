@@ -1,0 +1,120 @@
+"""Which graphs the installed ONNX Runtime can open, and which variant of a voice to use.
+
+A graph records the ONNX opset and IR version it was written with; an ONNX Runtime release reads
+graphs up to the opset and IR version it implements and refuses newer ones ("official support
+for domain ai.onnx is till opset 16"). The exporter writes, for every graph, the oldest release
+that reads it (``min_onnxruntime``) using the table below, and the runtime compares that with the
+installed release before it opens a session, so a Jetson Nano with the Jetson Zoo's 1.11 picks
+the graphs it can run instead of failing on the first one it cannot.
+
+This module is the one definition of that table: the exporter imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+# (release, newest ai.onnx opset it implements, newest IR version it reads), oldest first, from
+# ONNX Runtime's versioning table (docs/Versioning.md). Checked here: 1.11.1 opens opset-16 /
+# IR-8 graphs and refuses opset 17 (tests/test_compat.py runs that check on 1.11 in CI).
+ORT_RELEASES: Tuple[Tuple[Tuple[int, int], int, int], ...] = (
+    ((1, 6), 13, 7),
+    ((1, 8), 14, 7),
+    ((1, 10), 15, 8),
+    ((1, 11), 16, 8),
+    ((1, 12), 17, 8),
+    ((1, 14), 18, 8),
+    ((1, 15), 19, 9),
+    ((1, 17), 20, 9),
+    ((1, 18), 21, 10),
+    ((1, 20), 22, 10),
+)
+
+# What each variant is for, best first per device; the exporter records these in the manifest.
+MEANT_FOR: Dict[str, Tuple[str, ...]] = {
+    "fp16": ("tensorrt", "cuda"),
+    "nano": ("tensorrt", "cuda"),
+    "fp32": ("cpu",),
+    "int8": ("cpu",),
+}
+PREFERENCE = {
+    # FP16 graphs on a GPU; the opset-13 Nano profile where the runtime is too old for them.
+    "gpu": ("fp16", "nano", "fp32", "int8"),
+    # ORT's CPU provider does not compute in FP16 (3-6x slower), so FP16 graphs come last there.
+    "cpu": ("fp32", "int8", "nano", "fp16"),
+}
+
+
+def parse_version(text: str) -> Tuple[int, int]:
+    """'1.11.1' → (1, 11); '1.20.0.dev2024' → (1, 20)."""
+    parts = []
+    for p in text.split(".")[:2]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    while len(parts) < 2:
+        parts.append(0)
+    return parts[0], parts[1]
+
+
+def format_version(v: Tuple[int, int]) -> str:
+    return "%d.%d" % v
+
+
+def min_onnxruntime(opset: int, ir_version: int) -> str:
+    """The oldest ONNX Runtime release that reads a graph of this ai.onnx opset and IR version."""
+    for release, max_opset, max_ir in ORT_RELEASES:
+        if opset <= max_opset and ir_version <= max_ir:
+            return format_version(release)
+    raise ValueError("no known ONNX Runtime release reads opset %d / IR version %d; extend "
+                     "compat.ORT_RELEASES" % (opset, ir_version))
+
+
+def installed_onnxruntime() -> Optional[str]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    return ort.__version__
+
+
+@dataclass(frozen=True)
+class VariantStatus:
+    """Whether one variant of a voice can be opened here, and why not."""
+
+    variant: str
+    loads: bool
+    reason: str                 # "" when it loads
+    needs_onnxruntime: str      # the oldest release that opens every graph of it
+    meant_for: Tuple[str, ...]  # providers (short names) it was built for
+
+
+def variant_status(graphs: Dict[str, object], variant: str, ort_version: str) -> VariantStatus:
+    """``graphs``: role → GraphInfo of one variant (see config.GraphInfo)."""
+    needs = max((parse_version(getattr(g, "min_onnxruntime")) for g in graphs.values()),
+                default=(0, 0))
+    meant: Tuple[str, ...] = ()
+    for g in graphs.values():
+        meant = tuple(getattr(g, "providers")) or meant
+    have = parse_version(ort_version)
+    if have < needs:
+        worst = max(graphs.values(), key=lambda g: parse_version(getattr(g, "min_onnxruntime")))
+        reason = ("needs onnxruntime >= %s (%s is opset %d), this is %s"
+                  % (format_version(needs), getattr(worst, "file"), getattr(worst, "opset"),
+                     ort_version))
+        return VariantStatus(variant, False, reason, format_version(needs), meant)
+    return VariantStatus(variant, True, "", format_version(needs), meant)
+
+
+def statuses(all_graphs: Dict[str, Dict[str, object]], ort_version: str) -> List[VariantStatus]:
+    return [variant_status(g, v, ort_version) for v, g in sorted(all_graphs.items())]
+
+
+def candidates(all_graphs: Dict[str, Dict[str, object]], device: str, ort_version: str,
+               ) -> Tuple[List[str], List[VariantStatus]]:
+    """Variants to try on ``device`` ('cpu' or 'gpu'), best first, that this runtime can open;
+    and the status of every variant (for error messages and ``edgetts doctor``)."""
+    st = {s.variant: s for s in statuses(all_graphs, ort_version)}
+    order: Sequence[str] = PREFERENCE[device]
+    known = [v for v in order if v in st] + sorted(v for v in st if v not in order)
+    return [v for v in known if st[v].loads], [st[v] for v in known]
