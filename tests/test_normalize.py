@@ -57,3 +57,52 @@ def test_huge_text_without_punctuation_is_normalized_in_pieces():
     out = normalize(text)
     assert "一百二十三" in out and not any(c.isdigit() for c in out)
     assert out.count("数字") == 2000
+
+
+# -- the same front-end on every interpreter -------------------------------------------------------
+# tests/data/frontend_golden.json holds the front-end's whole output (spoken form, pinyin, ids)
+# for every class above and a few polyphones, written under Python 3.11. CI runs this test under
+# 3.11 and under 3.8 (the Jetson Nano's interpreter), so a device reads text exactly as a PC does.
+# After an intended front-end change: python tests/test_normalize.py --write-golden
+
+GOLDEN = __import__("os").path.join(__import__("os").path.dirname(__file__), "data",
+                                    "frontend_golden.json")
+POLYPHONES = ["我去银行取钱", "他长大了", "重新开始", "音乐很好听", "会议于2026年11月22日下午3点开始，票价128.5元。"]
+
+
+def _frontend_output():
+    from edgetts.frontend import Frontend
+
+    fe = Frontend()
+    out = {}
+    for text in [c[1] for c in CASES] + POLYPHONES:
+        out[text] = [{"spoken": u.spoken, "pinyin": u.pinyin, "ids": u.ids} for u in fe(text)]
+    return out
+
+
+def test_normalizer_is_wetext_on_this_interpreter():
+    from edgetts.normalize import backend
+
+    assert backend() == "wetext"  # never the cn2an fallback, Python 3.8 included
+
+
+def test_front_end_output_equals_the_golden_file():
+    import json
+
+    with open(GOLDEN, encoding="utf-8") as f:
+        want = json.load(f)
+    got = _frontend_output()
+    assert sorted(got) == sorted(want)
+    diff = {t: (got[t], want[t]) for t in want if got[t] != want[t]}
+    assert not diff
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    if sys.argv[1:] != ["--write-golden"]:
+        sys.exit("usage: python tests/test_normalize.py --write-golden")
+    with open(GOLDEN, "w", encoding="utf-8") as f:
+        json.dump(_frontend_output(), f, ensure_ascii=False, indent=1)
+    print("wrote", GOLDEN)

@@ -6,11 +6,9 @@ import os
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
-from edgetts.config import SynthesisOptions  # noqa: E402
-from edgetts.frontend import Frontend  # noqa: E402
-from edgetts.voice import Voice  # noqa: E402
+from edgetts.config import SynthesisOptions
+from edgetts.frontend import Frontend
+from edgetts.voice import Voice
 
 TEXT = "今天天气很好，我们一起去公园散步吧。"
 

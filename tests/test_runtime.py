@@ -22,6 +22,20 @@ def bundle(tiny_bundle):
     return tiny_bundle
 
 
+def load_variant(bundle, variant):
+    """Voice.load on the CPU; where this ONNX Runtime is older than the variant needs (fp16 is
+    opset 17, ONNX Runtime 1.11 reads 16), the refusal must name the version, and None returns."""
+    import onnxruntime as ort
+
+    from edgetts.compat import parse_version
+
+    if variant == "fp16" and parse_version(ort.__version__) < (1, 12):
+        with pytest.raises(BundleError, match=r"needs onnxruntime >= 1\.12"):
+            Voice.load(bundle, provider="cpu", variant=variant)
+        return None
+    return Voice.load(bundle, provider="cpu", variant=variant)
+
+
 def test_bundle_has_every_variant_with_checksums(bundle):
     m = json.load(open(os.path.join(bundle, "voice.json")))
     assert m["format_version"] == 1 and len(m["symbols"]) == 219
@@ -108,7 +122,7 @@ def test_closing_the_stream_early_stops_the_decoder_thread(voice):
 def test_decoder_errors_reach_the_caller(bundle):
     """The static cache holds 64 steps in the tiny bundle; a longer clause fails in the worker
     thread and the error comes out of the caller's loop, naming the limit."""
-    v = Voice.load(bundle, provider="cpu", variant="fp16")
+    v = Voice.load(bundle, provider="cpu", variant="nano")
     with pytest.raises(ValueError, match="static cache holds 64"):
         list(v.synthesize("今天天气很好我们一起去公园散步吧今天天气很好我们一起去公园散步吧"))
 
@@ -130,7 +144,9 @@ def test_every_variant_runs_on_the_cpu(bundle, voice, variant):
     numpy path. Same length as FP32, finite, and close to it (relative RMS <= 0.3 on random
     weights; the real voice's agreement is measured by `make eval`)."""
     ref = voice.synthesize_array("你好世界")
-    v = Voice.load(bundle, provider="cpu", variant=variant)
+    v = load_variant(bundle, variant)
+    if v is None:
+        return
     got = v.synthesize_array("你好世界")
     assert got.shape == ref.shape and np.all(np.isfinite(got))
     rel = np.sqrt(np.mean((got - ref) ** 2)) / max(np.sqrt(np.mean(ref ** 2)), 1e-9)
@@ -142,7 +158,9 @@ def test_io_binding_path_equals_numpy_path(bundle, variant):
     """The GPU loop (static caches in two bound ORT buffers used in turn, only frames fetched)
     runs on the CPU too: it must give exactly the frames of the plain numpy loop (same graph,
     same inputs; 1e-6 allows for nothing but float noise)."""
-    v = Voice.load(bundle, provider="cpu", variant=variant)
+    v = load_variant(bundle, variant)
+    if v is None:
+        return
     dec = v.decoder
     rng = np.random.default_rng(1)
     c = v.config
@@ -161,7 +179,9 @@ def test_batched_io_binding_path_equals_numpy_path(bundle, variant):
     """The service decodes concurrent clauses as one batch; on a GPU that loop keeps the static
     caches bound on the device too. Forced on the CPU, every row of a batch of 3 must equal the
     plain numpy loop's (1e-6: float noise only), and equal that row decoded alone."""
-    v = Voice.load(bundle, provider="cpu", variant=variant)
+    v = load_variant(bundle, variant)
+    if v is None:
+        return
     dec = v.decoder
     rng = np.random.default_rng(2)
     c = v.config
