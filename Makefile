@@ -10,13 +10,14 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test test-nano bench-nano export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
+.PHONY: help setup demo test test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
 	@echo "make test     run the test suite (sets up .venv first)"
 	@echo "make test-nano    the runtime tests, say and serve on the Jetson Nano's versions: Python 3.8,"
 	@echo "              onnxruntime 1.11.1, the oldest numpy supported, no torch (fresh venv $(NANO_VENV))"
+	@echo "make jetson-kit   dist/edgetts-jetson: wheel + voice bundle + installer, all a Jetson needs"
 	@echo "make bench-nano   whole-process say: Python 3.8 + ORT 1.11 vs this venv, side by side"
 	@echo "make export   build the default voice bundle into $(VOICE)"
 	@echo "make bench    every configuration side by side: RTF, first audio, step latency, RSS"
@@ -62,13 +63,12 @@ NANO_TESTS ?= tests/test_runtime.py tests/test_compat.py tests/test_installed.py
               tests/test_cli.py tests/test_normalize.py tests/test_frontend_fuzz.py tests/test_real_voice.py \
               tests/test_frontend.py
 
-$(NANO_VENV)/.installed: pyproject.toml Makefile
+$(NANO_VENV)/.installed: pyproject.toml jetson/runtime-requirements.txt Makefile
 	@test -n "$(PY38)" || { echo "test-nano: no Python 3.8 interpreter here (looked for python3.8 on PATH and in ~/.pyenv/versions/3.8*); install one, or pass PY38=/path/to/python3.8" >&2; exit 1; }
 	rm -rf $(NANO_VENV) build/nano && mkdir -p build/nano
 	$(PY38) -m venv $(NANO_VENV)
 	$(NANO_VENV)/bin/pip install -q --upgrade pip
-	$(BIN)/python jetson/requirements.py --without onnxruntime > build/nano/requirements.txt
-	$(NANO_VENV)/bin/pip install -q $(NANO_PINS) -r build/nano/requirements.txt pytest hypothesis prometheus-client
+	$(NANO_VENV)/bin/pip install -q $(NANO_PINS) -r jetson/runtime-requirements.txt pytest hypothesis prometheus-client
 	$(NANO_VENV)/bin/pip install -q --no-deps .
 	touch $@
 
@@ -80,8 +80,18 @@ test-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
 	EDGETTS_NO_SKIP=1 EDGETTS_TEST_TINY_BUNDLE=build/nano/tiny-voice EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) \
 		$(NANO_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not teacher" $(NANO_TESTS)
 
+# What a Jetson needs and nothing else (no torch, no venv, no checkout): copy the folder over and
+# run its install.sh (jetson/README.md).
+KIT ?= dist/edgetts-jetson
+jetson-kit: setup $(VOICE)/voice.json
+	rm -rf $(KIT) && mkdir -p $(KIT)/voice
+	$(BIN)/pip wheel -q --no-deps -w $(KIT) .
+	cp jetson/install.sh jetson/edgetts.service jetson/README.md jetson/runtime-requirements.txt $(KIT)/
+	cp $(VOICE)/voice.json $(VOICE)/*.onnx $(KIT)/voice/
+	@du -sh $(KIT)
+
 bench-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
-	$(BIN)/python -m benchmarks.nano_stack --voice $(VOICE) --python $(NANO_VENV)/bin/python --python $(BIN)/python
+	$(BIN)/python -m benchmarks.nano_stack --voice $(VOICE) --python $(NANO_VENV)/bin/python --python $(BIN)/python --keep build/nano-bench --json build/nano-bench/results.json
 
 export: setup
 	$(BIN)/python -m edgetts.exporter --student $(STUDENT) --out $(VOICE)

@@ -300,8 +300,14 @@ def bench(voice, configs, repeats, json_path) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.option("--voice", "voice", default=None, help="Voice bundle folder to check.")
-def doctor(voice: Optional[str]) -> None:
-    """Check this machine: Python, ONNX Runtime, which providers really load, the voice."""
+@click.option("--open", "open_voice", is_flag=True,
+              help="Also open the voice as `serve` would (default variant for --provider) and exit "
+                   "78 with the reason if it cannot: the installer runs this before enabling the unit.")
+@click.option("--provider", type=click.Choice(["auto", "tensorrt", "cuda", "cpu"]), default="auto",
+              show_default=True, help="Provider for --open.")
+def doctor(voice: Optional[str], open_voice: bool, provider: str) -> None:
+    """Check this machine: Python, ONNX Runtime, which providers really load, the voice and which
+    of its variants this ONNX Runtime opens."""
     from . import normalize
     from .bundle import locate
     from .providers import AUTO_ORDER, onnxruntime_version, probe
@@ -329,8 +335,13 @@ def doctor(voice: Optional[str]) -> None:
         click.echo("voice         %s" % bundle)
     except EdgeTTSError as exc:
         click.echo("voice         %s" % exc)
+        if open_voice:
+            raise _Fatal(str(exc), EXIT_BAD_CONFIG)
         return
     _doctor_variants(bundle, ver)
+    if open_voice:
+        v = _load_voice(bundle, provider, None, exit_code=EXIT_BAD_CONFIG)
+        click.echo("opens         %s on %s" % (v.variant, v.providers[0]))
 
 
 def _doctor_variants(bundle: str, ort_version: Optional[str]) -> None:

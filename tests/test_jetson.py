@@ -16,7 +16,7 @@ SCRIPT = os.path.join(ROOT, "jetson", "install.sh")
 KNOWN = {
     "Unit": {"Description", "Documentation", "After", "Wants", "Requires", "Before"},
     "Service": {"Type", "User", "Group", "SupplementaryGroups", "Environment", "EnvironmentFile",
-                "ExecStart", "ExecStartPre", "Restart", "RestartSec", "TimeoutStartSec", "KillSignal",
+                "ExecStart", "ExecStartPre", "Restart", "RestartSec", "RestartPreventExitStatus", "TimeoutStartSec", "KillSignal",
                 "TimeoutStopSec", "StateDirectory", "CacheDirectory", "ProtectSystem", "ProtectHome",
                 "PrivateTmp", "NoNewPrivileges", "ProtectKernelTunables", "ProtectKernelModules",
                 "ProtectControlGroups", "RestrictSUIDSGID", "RestrictNamespaces", "LockPersonality",
@@ -51,7 +51,13 @@ def test_unit_file_is_valid_and_hardened():
     s = {k: v[-1] for k, v in u["Service"].items()}
     exe = s["ExecStart"].split()
     assert exe[0].startswith("/") and exe[1] == "serve"
-    assert exe[exe.index("--host") + 1] == "127.0.0.1"
+    env = dict(e.split("=", 1) for e in u["Service"]["Environment"])
+    assert exe[exe.index("--host") + 1] == "${EDGETTS_HOST}" and env["EDGETTS_HOST"] == "127.0.0.1"
+    assert exe[exe.index("--port") + 1] == "${EDGETTS_PORT}" and env["EDGETTS_PORT"] == "8080"
+    # a busy port or a voice that cannot open is not restarted every 3 s for ever
+    from edgetts.cli import EXIT_BAD_CONFIG, EXIT_PORT_UNAVAILABLE
+
+    assert set(s["RestartPreventExitStatus"].split()) == {str(EXIT_PORT_UNAVAILABLE), str(EXIT_BAD_CONFIG)}
     assert s["User"] == "edgetts" and "video" in s["SupplementaryGroups"].split()
     assert s["Restart"] == "on-failure" and s["ProtectSystem"] == "strict"
     assert s["NoNewPrivileges"] == "true" and s["ProtectHome"] == "true"
@@ -97,3 +103,53 @@ def test_install_script_dry_run_shows_the_plan(tmp_path):
     missing = subprocess.run(["bash", SCRIPT, "--dry-run", "--voice", str(voice)],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "--ort-wheel" in missing.stderr  # JetPack 4.6 needs the wheel
+
+
+def test_uninstall_removes_everything_the_installer_writes():
+    out = subprocess.run(["bash", SCRIPT, "--dry-run", "--uninstall"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    plan = out.stdout
+    assert "systemctl disable --now edgetts" in plan and "userdel edgetts" in plan
+    for path in ("/etc/systemd/system/edgetts.service", "/opt/edgetts", "/var/lib/edgetts",
+                 "/var/cache/edgetts", "/etc/default/edgetts", "/etc/edgetts"):
+        assert path in plan, path
+
+
+def test_install_copies_only_the_bundle_and_opens_it_before_enabling(tmp_path):
+    voice = tmp_path / "voice"
+    voice.mkdir()
+    for f in ("voice.json", "a.onnx"):
+        (voice / f).write_text("x")
+    (voice / "trt_cache").mkdir()
+    out = subprocess.run(["bash", SCRIPT, "--dry-run", "--voice", str(voice), "--ort-wheel", "ort.whl"],
+                         capture_output=True, text=True)
+    plan = out.stdout.splitlines()
+    copy = [ln for ln in plan if ln.startswith("+ cp ") and "voice.json" in ln]
+    assert copy and "trt_cache" not in copy[0] and str(voice / "a.onnx") in copy[0]
+    opened = [i for i, ln in enumerate(plan) if "doctor --voice /var/lib/edgetts/voices/default --open" in ln]
+    enabled = [i for i, ln in enumerate(plan) if "systemctl enable --now edgetts" in ln]
+    assert opened and enabled and opened[0] < enabled[0]
+    assert any("-r " in ln and "runtime-requirements.txt" in ln for ln in plan)
+
+
+def test_runtime_requirements_match_pyproject():
+    """install.sh and CI's Nano job install jetson/runtime-requirements.txt beside their own ONNX
+    Runtime; it must be pyproject.toml's dependency list less ONNX Runtime."""
+    import re
+
+    text = open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8").read()
+    block = text.split("dependencies = [", 1)[1].split("]", 1)[0]
+    declared = [d for d in re.findall(r'^\s*"([^"]+)"', block, re.M) if not d.startswith("onnxruntime")]
+    listed = [ln.strip() for ln in open(os.path.join(ROOT, "jetson", "runtime-requirements.txt"),
+                                        encoding="utf-8") if ln.strip() and not ln.startswith("#")]
+    assert listed == declared
+
+
+def test_doctor_open_fails_fast_with_exit_78(tmp_path):
+    from click.testing import CliRunner
+
+    from edgetts.cli import main
+
+    (tmp_path / "voice.json").write_text("{oops")
+    r = CliRunner().invoke(main, ["doctor", "--voice", str(tmp_path), "--open"])
+    assert r.exit_code == 78 and "not valid JSON" in r.output
