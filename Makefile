@@ -69,9 +69,10 @@ $(NANO_VENV)/.installed: pyproject.toml jetson/runtime-requirements.txt Makefile
 	$(PY38) -m venv $(NANO_VENV)
 	$(NANO_VENV)/bin/pip install -q --upgrade pip
 	$(NANO_VENV)/bin/pip install -q $(NANO_PINS) -r jetson/runtime-requirements.txt pytest hypothesis prometheus-client
-	$(NANO_VENV)/bin/pip install -q --no-deps .
 	touch $@
 
+# edgetts itself is reinstalled on every run (not editable: as a user installs it), so the tests
+# see the current source.
 test-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
 	$(NANO_VENV)/bin/pip install -q --no-deps --force-reinstall .
 	$(BIN)/python tests/build_bundles.py tiny build/nano/tiny-voice > /dev/null
@@ -91,6 +92,7 @@ jetson-kit: setup $(VOICE)/voice.json
 	@du -sh $(KIT)
 
 bench-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
+	$(NANO_VENV)/bin/pip install -q --no-deps --force-reinstall .
 	$(BIN)/python -m benchmarks.nano_stack --voice $(VOICE) --python $(NANO_VENV)/bin/python --python $(BIN)/python --keep build/nano-bench --json build/nano-bench/results.json
 
 export: setup

@@ -13,7 +13,9 @@ This module is the one definition of that table: the exporter imports it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
+
+from .config import GraphInfo
 
 # (release, newest ai.onnx opset it implements, newest IR version it reads), oldest first, from
 # ONNX Runtime's versioning table (docs/Versioning.md). Checked here: 1.11.1 opens opset-16 /
@@ -70,14 +72,6 @@ def min_onnxruntime(opset: int, ir_version: int) -> str:
                      "compat.ORT_RELEASES" % (opset, ir_version))
 
 
-def installed_onnxruntime() -> Optional[str]:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    return ort.__version__
-
-
 @dataclass(frozen=True)
 class VariantStatus:
     """Whether one variant of a voice can be opened here, and why not."""
@@ -85,32 +79,26 @@ class VariantStatus:
     variant: str
     loads: bool
     reason: str                 # "" when it loads
-    needs_onnxruntime: str      # the oldest release that opens every graph of it
     meant_for: Tuple[str, ...]  # providers (short names) it was built for
 
 
-def variant_status(graphs: Dict[str, object], variant: str, ort_version: str) -> VariantStatus:
-    """``graphs``: role → GraphInfo of one variant (see config.GraphInfo)."""
-    needs = max((parse_version(getattr(g, "min_onnxruntime")) for g in graphs.values()),
-                default=(0, 0))
-    meant: Tuple[str, ...] = ()
-    for g in graphs.values():
-        meant = tuple(getattr(g, "providers")) or meant
-    have = parse_version(ort_version)
-    if have < needs:
-        worst = max(graphs.values(), key=lambda g: parse_version(getattr(g, "min_onnxruntime")))
+def variant_status(graphs: Dict[str, GraphInfo], variant: str, ort_version: str) -> VariantStatus:
+    """``graphs``: role → GraphInfo of one variant."""
+    worst = max(graphs.values(), key=lambda g: parse_version(g.min_onnxruntime))
+    needs = parse_version(worst.min_onnxruntime)
+    meant = next((g.providers for g in graphs.values() if g.providers), ())
+    if parse_version(ort_version) < needs:
         reason = ("needs onnxruntime >= %s (%s is opset %d), this is %s"
-                  % (format_version(needs), getattr(worst, "file"), getattr(worst, "opset"),
-                     ort_version))
-        return VariantStatus(variant, False, reason, format_version(needs), meant)
-    return VariantStatus(variant, True, "", format_version(needs), meant)
+                  % (format_version(needs), worst.file, worst.opset, ort_version))
+        return VariantStatus(variant, False, reason, meant)
+    return VariantStatus(variant, True, "", meant)
 
 
-def statuses(all_graphs: Dict[str, Dict[str, object]], ort_version: str) -> List[VariantStatus]:
+def statuses(all_graphs: Dict[str, Dict[str, GraphInfo]], ort_version: str) -> List[VariantStatus]:
     return [variant_status(g, v, ort_version) for v, g in sorted(all_graphs.items())]
 
 
-def candidates(all_graphs: Dict[str, Dict[str, object]], device: str, ort_version: str,
+def candidates(all_graphs: Dict[str, Dict[str, GraphInfo]], device: str, ort_version: str,
                ) -> Tuple[List[str], List[VariantStatus]]:
     """Variants to try on ``device`` ('cpu' or 'gpu'), best first, that this runtime can open;
     and the status of every variant (for error messages and ``edgetts doctor``)."""

@@ -153,6 +153,15 @@ def test_every_variant_runs_on_the_cpu(bundle, voice, variant):
     assert rel < 0.3
 
 
+def _plain_and_bound(loop, dec, ctx, prog):
+    """The same decode loop run with numpy feeds, then with IO-bound caches."""
+    out = []
+    for binding in (False, True):
+        dec.io_binding = binding
+        out.append(np.stack(list(loop(ctx, prog))))
+    return out
+
+
 @pytest.mark.parametrize("variant", ["fp16", "nano"])
 def test_io_binding_path_equals_numpy_path(bundle, variant):
     """The GPU loop (static caches in two bound ORT buffers used in turn, only frames fetched)
@@ -166,10 +175,7 @@ def test_io_binding_path_equals_numpy_path(bundle, variant):
     c = v.config
     ctx = rng.standard_normal((20, c.reduction_factor, c.d_model)).astype(np.float32)
     prog = rng.random((20, c.reduction_factor, 2)).astype(np.float32)
-    dec.io_binding = False
-    plain = np.stack(list(dec.frames(ctx, prog)))
-    dec.io_binding = True
-    bound = np.stack(list(dec.frames(ctx, prog)))
+    plain, bound = _plain_and_bound(dec.frames, dec, ctx, prog)
     assert bound.shape == plain.shape == (20, c.reduction_factor, c.mel_bins)
     assert np.abs(bound - plain).max() < 1e-6
 
@@ -187,10 +193,7 @@ def test_batched_io_binding_path_equals_numpy_path(bundle, variant):
     c = v.config
     ctx = rng.standard_normal((3, 16, c.reduction_factor, c.d_model)).astype(np.float32)
     prog = rng.random((3, 16, c.reduction_factor, 2)).astype(np.float32)
-    dec.io_binding = False
-    plain = np.stack(list(dec.batch_frames(ctx, prog)))
-    dec.io_binding = True
-    bound = np.stack(list(dec.batch_frames(ctx, prog)))
+    plain, bound = _plain_and_bound(dec.batch_frames, dec, ctx, prog)
     alone = np.stack(list(dec.frames(ctx[1], prog[1])))
     assert bound.shape == plain.shape == (16, 3, c.reduction_factor, c.mel_bins)
     assert np.abs(bound - plain).max() < 1e-6
