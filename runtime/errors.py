@@ -41,3 +41,12 @@ class BundleError(EdgeTTSError):
 
 class ProviderError(EdgeTTSError):
     """An execution provider was asked for but cannot run here."""
+
+
+class SSMLError(FrontendError):
+    """SSML that is malformed, too large or too deep, or an attribute value we cannot use;
+    the message names the element and the problem."""
+
+
+class LexiconError(EdgeTTSError, ValueError):
+    """A user lexicon that cannot be read; the message names the file and line."""

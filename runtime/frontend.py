@@ -1,6 +1,12 @@
 """Chinese front-end: text → utterances of Baker symbol ids.
 
-    text ─normalize─► spoken Chinese ─split─► clauses ─pinyin (phrase context)─► symbols ─► ids
+    text or SSML ─► spans ─traditional→simplified, lexicon, normalize─► spoken Chinese
+         ─split─► clauses ─pinyin (phrase context; fixed readings win)─► symbols ─► ids
+
+Text whose first non-blank characters are ``<speak`` is SSML (``ssml.py``; ``ssml=True/False``
+forces the choice); it becomes spans with a fixed reading, a rate, a volume or a pause. A user
+lexicon (``lexicon.py``) gives words a fixed reading or an alias before the polyphone model and
+the normalization grammars see them.
 
 Each utterance is ``sil, initial, final, #0, initial, final, …, sil, eos``, the sequence the
 teacher's processor builds, so a voice distilled from it hears the same ids at run time.
@@ -23,13 +29,16 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from pypinyin import Style, lazy_pinyin
 
 from . import normalize as tn
+from . import script, ssml
 from .errors import EmptyTextError, FrontendError, UnsupportedTextError
+from .lexicon import Lexicon
 from .sentences import Clause, split_clauses
+from .ssml import Span
 from .symbols import EOS, SIL, SYMBOL_TO_ID, WORD_BREAK, syllable_to_symbols
 
 log = logging.getLogger(__name__)
@@ -38,6 +47,7 @@ UNKNOWN_POLICIES = ("spell", "skip", "strict")
 
 # A sentence and the marks that end it (no "." : it is a decimal point in 12.5).
 _SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?\n]+|$)")
+_SENTENCE_END = re.compile(r"[。！？!?\n]\s*$")
 
 # How Chinese speakers commonly read Latin letters, in TONE3 pinyin.
 LETTER_PINYIN = {
@@ -57,10 +67,14 @@ _NORMALIZED_SYMBOLS = set("%‰$¥€£℃°/-~.") | set(SAYABLE_SYMBOLS)
 
 @dataclass(frozen=True)
 class FrontendOptions:
-    """How text is read. ``unknown`` is one of UNKNOWN_POLICIES; see the module docstring."""
+    """How text is read. ``unknown`` is one of UNKNOWN_POLICIES; see the module docstring.
+    ``ssml``: None detects SSML by its ``<speak`` start, True/False forces it. ``lexicon``: the
+    user's fixed readings and aliases."""
 
     unknown: str = "spell"
     max_clause_chars: int = 40
+    ssml: Optional[bool] = None
+    lexicon: Optional[Lexicon] = None
 
     def __post_init__(self) -> None:
         if self.unknown not in UNKNOWN_POLICIES:
@@ -77,6 +91,9 @@ class Utterance:
 
     ``symbol_chars[k]`` is the index in ``spoken`` of the character that symbol ``k`` voices,
     or -1 for sil/#0/eos; it lets the runtime say which characters each audio chunk carries.
+    ``unit_ends`` maps the index of a word read as one unit (a lexicon or SSML reading of a
+    Latin word) to its end. ``symbol_rate`` and ``symbol_volume`` (None: all 1) come from SSML
+    prosody: the rate divides each symbol's duration, the volume scales its audio.
     """
 
     spoken: str
@@ -86,6 +103,23 @@ class Utterance:
     symbol_chars: List[int]
     pause_after: float
     skipped: List[str] = field(default_factory=list)
+    unit_ends: Dict[int, int] = field(default_factory=dict)
+    symbol_rate: Optional[List[float]] = None
+    symbol_volume: Optional[List[float]] = None
+
+    def char_end(self, i: int) -> int:
+        """End (exclusive) in ``spoken`` of the unit that starts at index ``i``."""
+        return self.unit_ends.get(i, i + 1)
+
+
+@dataclass
+class _Piece:
+    """Spoken text with how every character of it is read."""
+
+    text: str
+    pinyin: Optional[Tuple[str, ...]] = None
+    rate: float = 1.0
+    volume: float = 1.0
 
 
 def _is_han(c: str) -> bool:
@@ -133,12 +167,15 @@ class Frontend:
         """Yield utterances in reading order; raise EmptyTextError if none can be said."""
         if not isinstance(text, str):
             raise FrontendError("text must be a str, got %s" % type(text).__name__)
+        use_ssml = ssml.is_ssml(text) if self.options.ssml is None else self.options.ssml
+        spans = ssml.parse(text) if use_ssml else [Span(text)]
         if self.options.unknown == "strict":
-            self._check_strict(text)
+            for sp in spans:
+                if sp.pinyin is None:
+                    self._check_strict(sp.text)
         produced = 0
         skipped_all: List[str] = []
-        for clause in self._clauses(text):
-            utt = self._utterance(clause.text, clause.pause_after)
+        for utt in self._utterances(spans):
             skipped_all.extend(utt.skipped)
             if len(utt.ids) > 3:  # more than sil, sil, eos
                 produced += 1
@@ -156,13 +193,78 @@ class Frontend:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _clauses(self, text: str) -> Iterator[Clause]:
+    def _utterances(self, spans: Sequence[Span]) -> Iterator[Utterance]:
         """Normalize sentence by sentence, so the first utterance of a long text is ready after
         its own sentence, not after the whole text (a run of sentence marks stays with the
-        sentence before it, so "好。。。" keeps its one long pause)."""
-        for m in _SENTENCE.finditer(text):
-            if m.group(0).strip():
-                yield from split_clauses(tn.normalize(m.group(0)), self.options.max_clause_chars)
+        sentence before it, so "好。。。" keeps its one long pause). A pause span (an SSML break,
+        the end of <s>/<p>) ends the clause before it with that pause; adjacent ones merge into
+        the longest."""
+        buf: List[_Piece] = []
+        hints: Dict[str, Tuple[str, ...]] = {}
+        i = 0
+        while i < len(spans):
+            sp = spans[i]
+            if sp.pause is not None:
+                pause = 0.0
+                while i < len(spans) and spans[i].pause is not None:
+                    pause = max(pause, spans[i].pause or 0.0)
+                    i += 1
+                yield from self._flush(buf, hints, pause)
+                buf, hints = [], {}
+                continue
+            next_is_pause = i + 1 < len(spans) and spans[i + 1].pause is not None
+            if sp.pinyin is not None:
+                buf.append(_Piece(tn.clean(sp.text), sp.pinyin, sp.rate, sp.volume))
+            else:
+                sentences = [m.group(0) for m in _SENTENCE.finditer(sp.text) if m.group(0).strip()]
+                for k, sentence in enumerate(sentences):
+                    self._read(sentence, sp, buf, hints)
+                    # the last sentence before a pause waits for it (the pause replaces its own)
+                    if _SENTENCE_END.search(sentence) and not (next_is_pause and k == len(sentences) - 1):
+                        yield from self._flush(buf, hints, None)
+                        buf, hints = [], {}
+            i += 1
+        yield from self._flush(buf, hints, None)
+
+    def _read(self, sentence: str, sp: Span, buf: List[_Piece], hints: dict) -> None:
+        """One sentence of plain text → pieces: traditional → simplified, lexicon entries cut
+        out (aliases replace their word), the rest normalized."""
+        simplified, h = script.with_hints(tn.clean(sentence))
+        hints.update(h)
+        lex = self.options.lexicon
+        pending = ""
+        for piece, entry in (lex.split(simplified) if lex else [(simplified, None)]):
+            if entry is None or entry.pinyin is None:
+                pending += piece if entry is None else entry.alias or ""
+                continue
+            if pending:
+                buf.append(_Piece(tn.normalize(pending), None, sp.rate, sp.volume))
+                pending = ""
+            buf.append(_Piece(piece, entry.pinyin, sp.rate, sp.volume))
+        if pending:
+            buf.append(_Piece(tn.normalize(pending), None, sp.rate, sp.volume))
+
+    def _flush(self, buf: List[_Piece], hints: dict, pause: Optional[float]) -> Iterator[Utterance]:
+        """Pieces → clauses → utterances; ``pause`` replaces the last clause's own pause."""
+        if not buf:
+            return
+        text = "".join(p.text for p in buf)
+        fixed: Dict[int, Tuple[int, Tuple[str, ...]]] = {}
+        rate: List[float] = []
+        volume: List[float] = []
+        pos = 0
+        for p in buf:
+            if p.pinyin is not None and p.text:
+                fixed[pos] = (pos + len(p.text), p.pinyin)
+            rate += [p.rate] * len(p.text)
+            volume += [p.volume] * len(p.text)
+            pos += len(p.text)
+        clauses = _split_outside(text, fixed, self.options.max_clause_chars)
+        for n, clause in enumerate(clauses):
+            a, b = clause.start, clause.start + len(clause.text)
+            after = pause if (pause is not None and n == len(clauses) - 1) else clause.pause_after
+            local = {k - a: (e - a, syl) for k, (e, syl) in fixed.items() if a <= k < b}
+            yield self._utterance(clause.text, after, local, rate[a:b], volume[a:b], hints)
 
     def _check_strict(self, text: str) -> None:
         bad = []
@@ -175,21 +277,45 @@ class Frontend:
         if bad:
             raise UnsupportedTextError(bad)
 
-    def _utterance(self, spoken: str, pause: float) -> Utterance:
-        """Build one utterance from a normalized clause."""
+    def _utterance(self, spoken: str, pause: float,
+                   fixed: Optional[Dict[int, Tuple[int, Tuple[str, ...]]]] = None,
+                   rate: Optional[List[float]] = None, volume: Optional[List[float]] = None,
+                   hints: Optional[Dict[str, Tuple[str, ...]]] = None) -> Utterance:
+        """Build one utterance from a normalized clause; ``fixed`` readings (index → end,
+        syllables) win over the polyphone model, ``hints`` correct it where a traditional
+        character allowed fewer readings than its simplified form."""
+        fixed = fixed or {}
         units: List[Tuple[int, List[str]]] = []  # (char index in spoken, pinyin syllables)
+        unit_ends: Dict[int, int] = {}
         skipped: List[str] = []
         i = 0
         while i < len(spoken):
             c = spoken[i]
+            if i in fixed:
+                end, syllables = fixed[i]
+                if _is_han(c):  # one syllable per character: marks stay per character
+                    units.extend((i + k, [syl]) for k, syl in enumerate(syllables))
+                else:
+                    units.append((i, list(syllables)))
+                    unit_ends[i] = end
+                i = end
+                continue
             if _is_han(c):
                 j = i
-                while j < len(spoken) and _is_han(spoken[j]):
+                while j < len(spoken) and _is_han(spoken[j]) and j not in fixed:
                     j += 1
-                for k, p in enumerate(_han_pinyin(spoken[i:j])):
+                # the phrase model sees the fixed characters too, for context
+                k_end = j
+                while k_end < len(spoken) and _is_han(spoken[k_end]):
+                    k_end += 1
+                readings = _han_pinyin(spoken[i:k_end])[: j - i]
+                for k, p in enumerate(readings):
+                    ch = spoken[i + k]
+                    if hints and ch in hints and p not in hints[ch]:
+                        p = hints[ch][0]
                     syms = syllable_to_symbols(p) if p else None
                     if syms is None:
-                        skipped.append(spoken[i + k])
+                        skipped.append(ch)
                     else:
                         units.append((i + k, [p]))
                 i = j
@@ -227,4 +353,31 @@ class Frontend:
         symbols += [SIL, EOS]
         chars += [-1, -1]
         ids = [SYMBOL_TO_ID[s] for s in symbols]
-        return Utterance(spoken, pinyin, symbols, ids, chars, pause, skipped)
+        return Utterance(spoken, pinyin, symbols, ids, chars, pause, skipped, unit_ends,
+                         _per_symbol(rate, chars), _per_symbol(volume, chars))
+
+
+def _per_symbol(per_char: Optional[List[float]], chars: List[int]) -> Optional[List[float]]:
+    """A per-character value → per symbol (sil and #0 take the value of the character before
+    them, the first sil that of the first character); None where every value is 1."""
+    if not per_char or all(v == 1.0 for v in per_char):
+        return None
+    first = next((per_char[c] for c in chars if c >= 0), per_char[0])
+    out, last = [], first
+    for c in chars:
+        last = per_char[c] if c >= 0 else last
+        out.append(last)
+    return out
+
+
+def _split_outside(text: str, fixed: dict, max_chars: int) -> List[Clause]:
+    """``split_clauses``, but a fixed-reading word is never cut (its text may hold a mark)."""
+    if not fixed:
+        return split_clauses(text, max_chars)
+    masked = list(text)
+    for start, (end, _) in fixed.items():
+        masked[start:end] = ["\uE000"] * (end - start)
+    out = []
+    for cl in split_clauses("".join(masked), max_chars):
+        out.append(Clause(text[cl.start:cl.start + len(cl.text)], cl.pause_after, cl.start))
+    return out

@@ -7,8 +7,11 @@ integers, decimals, negatives, percentages, money, dates, times, phone numbers a
 Where `wetext` cannot be installed (its `kaldifst` dependency has no wheel for a platform), `cn2an`
 is used instead, which covers numbers, percentages, dates and fractions only; `backend()` says which.
 
-Before the grammars run, the text is cleaned: full-width letters and digits become ASCII, and
-whitespace runs collapse. After them, any digit the grammars left is read digit by digit.
+Before the grammars run, the text is cleaned (full-width letters and digits become ASCII,
+whitespace runs collapse), traditional characters become simplified (`script`), and digit
+strings that people read digit by digit are rewritten by context (`digits`: codes, account
+numbers, thousands separators, ranges, signed percentages). After the grammars, any digit they
+left is read digit by digit.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import logging
 import re
 import unicodedata
 from typing import Callable, Optional
+
+from . import digits
+from .script import to_simplified
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +121,7 @@ def normalize(text: str) -> str:
     """
     tn = _load()
     out = []
-    for piece in _split_for_grammar(clean(text)):
+    for piece in _split_for_grammar(digits.rewrite(to_simplified(clean(text)))):
         if not re.search(r"[0-9%℃°$¥€£:/.+\-~]", piece):
             out.append(piece)  # nothing for the grammars to do
             continue

@@ -25,6 +25,7 @@ SHORT_MARKS = set("，、：,:")
 class Clause:
     text: str          # the clause without its closing mark
     pause_after: float  # seconds of silence after it
+    start: int = 0     # index of text[0] in the text that was split
 
 
 def split_clauses(text: str, max_chars: int = 40) -> List[Clause]:
@@ -36,31 +37,33 @@ def split_clauses(text: str, max_chars: int = 40) -> List[Clause]:
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1, got %r" % (max_chars,))
     clauses: List[Clause] = []
-    buf: List[str] = []
+    begin = 0  # start of the clause being read
 
-    def close(pause: float) -> None:
-        piece = "".join(buf).strip()
-        buf.clear()
+    def close(end: int, pause: float) -> None:
+        raw = text[begin:end]
+        piece = raw.strip()
         if piece:
-            clauses.extend(_cut(piece, pause, max_chars))
+            start = begin + (len(raw) - len(raw.lstrip()))
+            clauses.extend(_cut(piece, pause, max_chars, start))
         elif clauses and pause > clauses[-1].pause_after:
-            clauses[-1] = Clause(clauses[-1].text, pause)
+            last = clauses[-1]
+            clauses[-1] = Clause(last.text, pause, last.start)
 
-    for ch in text:
+    for i, ch in enumerate(text):
         if ch in LONG_MARKS:
-            close(LONG_PAUSE)
+            close(i, LONG_PAUSE)
+            begin = i + 1
         elif ch in SHORT_MARKS:
-            close(SHORT_PAUSE)
-        else:
-            buf.append(ch)
-    close(LONG_PAUSE)
+            close(i, SHORT_PAUSE)
+            begin = i + 1
+    close(len(text), LONG_PAUSE)
     return clauses
 
 
-def _cut(piece: str, pause: float, max_chars: int) -> List[Clause]:
+def _cut(piece: str, pause: float, max_chars: int, start: int) -> List[Clause]:
     if len(piece) <= max_chars:
-        return [Clause(piece, pause)]
+        return [Clause(piece, pause, start)]
     parts = math.ceil(len(piece) / max_chars)
     size = math.ceil(len(piece) / parts)
-    chunks = [piece[i:i + size] for i in range(0, len(piece), size)]
-    return [Clause(c, CUT_PAUSE if i < len(chunks) - 1 else pause) for i, c in enumerate(chunks)]
+    return [Clause(piece[i:i + size], CUT_PAUSE if i + size < len(piece) else pause, start + i)
+            for i in range(0, len(piece), size)]
