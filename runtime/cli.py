@@ -33,6 +33,29 @@ def _read_text(text: Optional[str]) -> str:
     return text
 
 
+def _ssml_option(f):
+    return click.option("--ssml/--no-ssml", default=None,
+                        help="Read the text as SSML, or as plain text (default: SSML when it "
+                             "starts with <speak).")(f)
+
+
+def _lexicon_option(f):
+    return click.option("--lexicon", type=click.Path(dir_okay=False), default=None,
+                        envvar="EDGETTS_LEXICON", show_envvar=True,
+                        help="User lexicon: word<TAB>pinyin or word<TAB>=alias lines.")(f)
+
+
+def _load_lexicon(path: Optional[str], exit_code: int = 1):
+    if not path:
+        return None
+    from .lexicon import Lexicon
+
+    try:
+        return Lexicon.load(path)
+    except EdgeTTSError as exc:
+        raise _Fatal(str(exc), exit_code)
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="edgetts")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
@@ -55,11 +78,15 @@ def main(verbose: int) -> None:
 @click.option("--unknown", type=click.Choice(["spell", "skip", "strict"]), default="spell",
               show_default=True, help="What to do with characters the voice cannot say.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def frontend(text: Optional[str], unknown: str, as_json: bool) -> None:
-    """Show how TEXT is read: spoken form, pinyin, symbols and ids of every utterance."""
+@_ssml_option
+@_lexicon_option
+def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bool],
+             lexicon: Optional[str]) -> None:
+    """Show how TEXT (plain or SSML) is read: spoken form, pinyin, symbols and ids of every
+    utterance, its pause, and any prosody rate or volume."""
     from .frontend import Frontend, FrontendOptions
 
-    fe = Frontend(FrontendOptions(unknown=unknown))
+    fe = Frontend(FrontendOptions(unknown=unknown, ssml=ssml, lexicon=_load_lexicon(lexicon)))
     try:
         utts = fe(_read_text(text))
     except EdgeTTSError as exc:
@@ -67,7 +94,8 @@ def frontend(text: Optional[str], unknown: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([
             {"spoken": u.spoken, "pinyin": u.pinyin, "symbols": u.symbols, "ids": u.ids,
-             "pause_after": u.pause_after, "skipped": u.skipped} for u in utts
+             "pause_after": u.pause_after, "skipped": u.skipped,
+             "rate": u.symbol_rate, "volume": u.symbol_volume} for u in utts
         ], ensure_ascii=False, indent=1))
         return
     for n, u in enumerate(utts, 1):
@@ -75,6 +103,9 @@ def frontend(text: Optional[str], unknown: str, as_json: bool) -> None:
         click.echo("    pinyin:  %s" % " ".join(u.pinyin))
         click.echo("    symbols: %s" % " ".join(u.symbols))
         click.echo("    ids:     %s" % " ".join(str(i) for i in u.ids))
+        for name, values in (("rate", u.symbol_rate), ("volume", u.symbol_volume)):
+            if values is not None:
+                click.echo("    %-8s %s" % (name + ":", " ".join("%.2f" % x for x in values)))
         if u.skipped:
             click.echo("    skipped: %s" % " ".join(repr(c) for c in u.skipped))
 
@@ -94,17 +125,31 @@ def frontend(text: Optional[str], unknown: str, as_json: bool) -> None:
               show_default=True, help="What to do with characters the voice cannot say.")
 @click.option("--play", is_flag=True, help="Also play the audio (needs aplay, paplay or ffplay).")
 @click.option("-v", "--verbose", "verbose", is_flag=True, help="Print RTF and first-audio latency.")
-def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbose) -> None:
-    """Speak TEXT (or stdin) into a WAV file, stdout, or raw PCM."""
+@_ssml_option
+@_lexicon_option
+@click.option("--marks", "marks_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write per-character timestamps: JSON lines, or WebVTT if FILE ends in .vtt.")
+def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbose, ssml, lexicon,
+        marks_path) -> None:
+    """Speak TEXT (plain or SSML, or stdin) into a WAV file, stdout, or raw PCM."""
+    from . import marks as marks_io
     from .config import SynthesisOptions
     from .voice import Voice, pcm16, timed, write_wav
 
     text = _read_text(text)
+    marks: list = []
+
+    def collect(chunks):
+        for ch in chunks:
+            marks.extend(ch.marks)
+            yield ch
+
     try:
-        options = SynthesisOptions(speed=speed, unknown=unknown)
+        options = SynthesisOptions(speed=speed, unknown=unknown, ssml=ssml,
+                                   lexicon=_load_lexicon(lexicon))
         v = Voice.load(voice, provider=provider, variant=variant)
         start = time.perf_counter()
-        chunks, stats = timed(v.synthesize(text, options), start)
+        chunks, stats = timed(collect(v.synthesize(text, options)), start)
         sr = v.config.sample_rate
         if raw:
             out = sys.stdout.buffer
@@ -119,6 +164,10 @@ def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbo
             sys.stdout.buffer.write(buf.getvalue())
         else:
             write_wav(output, chunks, sr)
+        if marks_path:
+            marks_io.write(marks_path, marks)
+    except OSError as exc:
+        raise click.ClickException("cannot write %s: %s" % (exc.filename or "output", exc.strerror or exc))
     except EdgeTTSError as exc:
         raise click.ClickException(str(exc))
     except ValueError as exc:
@@ -213,8 +262,10 @@ def _load_voice(voice, provider, variant, threads=0, exit_code=1):
               help="Seconds a request may take (504 after that).")
 @click.option("--drain", "drain_s", type=click.FloatRange(0, 3600), default=30, show_default=True,
               help="Seconds SIGTERM waits for in-flight requests.")
+@_lexicon_option
 def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, cache_mb,
-          disk_cache_mb, batching, max_batch, max_queue, max_text, max_body_kb, timeout_s, drain_s) -> None:
+          disk_cache_mb, batching, max_batch, max_queue, max_text, max_body_kb, timeout_s, drain_s,
+          lexicon) -> None:
     """Run the HTTP service (POST /v1/tts, POST /v1/audio/speech, /metrics, /healthz, /readyz)."""
     from .phrase_cache import PhraseCache
     from .scheduler import Scheduler
@@ -227,7 +278,9 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
                 token = f.read().strip() or None
         except OSError as exc:
             raise _Fatal("cannot read --token-file: %s" % exc, EXIT_BAD_CONFIG)
+    lex = _load_lexicon(lexicon, EXIT_BAD_CONFIG)
     v = _load_voice(voice, provider, variant, threads, exit_code=EXIT_BAD_CONFIG)
+    v.lexicon = lex
     cache = PhraseCache(cache_mb << 20, cache_dir, disk_cache_mb << 20)
     sched = Scheduler(v, max_queue=max_queue, batching=batching, max_batch=max_batch)
     svc = Service(v, os.path.basename(os.path.normpath(v.bundle)), cache, sched, max_text,

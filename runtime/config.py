@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,8 @@ class SynthesisOptions:
     """Per-request options; None takes the voice's default.
 
     ``speed`` > 1 speaks faster (durations are divided by it). ``unknown`` is the front-end's
-    policy for characters the voice cannot say: spell, skip or strict.
+    policy for characters the voice cannot say: spell, skip or strict. ``ssml`` forces SSML on
+    or off; ``lexicon`` gives words fixed readings or aliases.
     """
 
     speed: Optional[float] = None
@@ -78,6 +79,8 @@ class SynthesisOptions:
     chunk_frames: Optional[int] = None
     max_chunk_frames: Optional[int] = None
     unknown: str = "spell"
+    ssml: Optional[bool] = None     # None: SSML when the text starts with <speak
+    lexicon: Optional[Any] = None   # a lexicon.Lexicon; None: the voice's (Voice.lexicon)
 
     def __post_init__(self) -> None:
         if self.speed is not None and not (0.25 <= self.speed <= 4.0):

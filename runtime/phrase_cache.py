@@ -30,7 +30,10 @@ def phrase_key(voice_id: str, variant: str, utterances, options: dict) -> str:
     h.update(json.dumps({"voice": voice_id, "variant": variant, "options": options},
                         sort_keys=True).encode("utf-8"))
     for u in utterances:
-        h.update(json.dumps([u.ids, round(u.pause_after, 4)]).encode("utf-8"))
+        fields = [u.ids, round(u.pause_after, 4)]
+        if u.symbol_rate is not None or u.symbol_volume is not None:  # SSML prosody
+            fields += [u.symbol_rate, u.symbol_volume]
+        h.update(json.dumps(fields).encode("utf-8"))
     return h.hexdigest()
 
 

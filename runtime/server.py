@@ -3,8 +3,11 @@
 Endpoints (JSON errors are ``{"error": {"code", "message"}}``, the shape OpenAI clients expect):
 
 - ``POST /v1/tts``: ``{"text", "voice"?, "format": "wav"|"pcm", "stream": bool, "speed"?,
-  "unknown"?: "spell"|"skip"|"strict"}`` → audio. ``stream: true`` sends chunked transfer encoding,
-  one HTTP chunk per audio chunk as it is vocoded.
+  "unknown"?: "spell"|"skip"|"strict", "ssml"?: bool, "marks"?: bool}`` → audio. ``stream: true``
+  sends chunked transfer encoding, one HTTP chunk per audio chunk as it is vocoded. Text that
+  starts with ``<speak`` is SSML (``ssml`` forces it on or off). ``marks: true`` answers one JSON
+  document ``{"sample_rate", "duration", "audio": base64 WAV, "marks": [{"text", "start",
+  "end"}]}`` with every spoken character's times, for captions and highlighting in a web page.
 - ``POST /v1/audio/speech``: OpenAI's text-to-speech request (``model``, ``input``, ``voice``,
   ``response_format`` wav|pcm, ``speed``); always streamed, like OpenAI's.
 - ``GET /healthz`` (process alive), ``GET /readyz`` (sessions warm and not draining),
@@ -132,12 +135,17 @@ class Service:
 
 def parse_tts(body: dict, svc: Service) -> dict:
     """Validate a /v1/tts body → normalized request fields (raises ApiError naming the field)."""
-    _only(body, {"text", "voice", "format", "stream", "speed", "unknown"})
+    _only(body, {"text", "voice", "format", "stream", "speed", "unknown", "ssml", "marks"})
     req = {"text": _text(body.get("text"), "text", svc),
            "format": _choice(body.get("format", "wav"), "format", FORMATS),
            "stream": _bool(body.get("stream", False), "stream"),
            "speed": _speed(body.get("speed")),
-           "unknown": _choice(body.get("unknown", "spell"), "unknown", ("spell", "skip", "strict"))}
+           "unknown": _choice(body.get("unknown", "spell"), "unknown", ("spell", "skip", "strict")),
+           "ssml": None if body.get("ssml") is None else _bool(body.get("ssml"), "ssml"),
+           "marks": _bool(body.get("marks", False), "marks")}
+    if req["marks"] and req["stream"]:
+        raise ApiError(422, "unsupported_value", "'marks' needs \"stream\": false: the answer is one "
+                       "JSON document with the audio and the timestamps")
     svc.check_voice(_str_or_none(body.get("voice"), "voice"))
     return req
 
@@ -147,7 +155,8 @@ def parse_openai(body: dict, svc: Service) -> dict:
     _str_or_none(body.get("model"), "model")
     req = {"text": _text(body.get("input"), "input", svc),
            "format": _choice(body.get("response_format", "wav"), "response_format", FORMATS),
-           "stream": True, "speed": _speed(body.get("speed")), "unknown": "spell"}
+           "stream": True, "speed": _speed(body.get("speed")), "unknown": "spell", "ssml": None,
+           "marks": False}
     svc.check_voice(_str_or_none(body.get("voice"), "voice"))
     return req
 
@@ -378,14 +387,14 @@ class Handler(BaseHTTPRequestHandler):
         if not svc.ready:  # engines are built by warm(), never inside a request
             raise ApiError(503, "warming_up", "the service is still warming up; poll GET /readyz",
                            {"Retry-After": "5"})
-        options = SynthesisOptions(speed=req["speed"], unknown=req["unknown"])
+        options = SynthesisOptions(speed=req["speed"], unknown=req["unknown"], ssml=req["ssml"])
         try:
             utts = svc.voice.prepare(req["text"], options)
         except FrontendError as exc:
             raise ApiError(422, "unsayable_text", str(exc))
         sr = svc.voice.config.sample_rate
         key = phrase_key(svc.voice_sha, svc.voice.variant, utts, {"speed": req["speed"] or 1.0})
-        pcm = svc.cache.get(key)
+        pcm = None if req["marks"] else svc.cache.get(key)  # timestamps come from synthesis
         if pcm is not None:
             svc.metrics.inc("cache_hits_total")
             self._answer_cached(req, pcm, sr)
@@ -408,7 +417,9 @@ class Handler(BaseHTTPRequestHandler):
                 svc.cache.put(key, data)
 
         try:
-            if req["stream"]:
+            if req["marks"]:
+                self._with_marks(job, sr, complete)
+            elif req["stream"]:
                 self._stream(job, req, sr, complete)
             else:
                 data = b"".join(pcm16(audio) for audio in self._chunks(job))
@@ -419,8 +430,22 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             job.cancelled.set()  # stops the job if we leave early (client gone, error)
 
-    def _chunks(self, job: Job):
-        """The job's audio arrays as they come; ApiError for timeouts and failures."""
+    def _with_marks(self, job: Job, sr: int, complete) -> None:
+        """One JSON document: the WAV (base64) and every character's start and end."""
+        import base64
+
+        marks: list = []
+        data = b"".join(pcm16(audio) for audio in self._chunks(job, marks))
+        complete(data)
+        body = {"sample_rate": sr, "duration": len(data) / 2.0 / sr,
+                "audio": base64.b64encode(wav_header(sr, len(data)) + data).decode("ascii"),
+                "marks": [m.to_dict() for m in marks]}
+        self._json(200, body, {"X-Cache": "bypass"})
+        self.svc.metrics.observe("first_audio_seconds", time.perf_counter() - self._t0)
+
+    def _chunks(self, job: Job, marks: Optional[list] = None):
+        """The job's audio arrays as they come (and their marks into `marks`); ApiError for
+        timeouts and failures."""
         while True:
             left = job.deadline - time.monotonic()
             try:
@@ -435,6 +460,8 @@ class Handler(BaseHTTPRequestHandler):
                 if isinstance(item, (EdgeTTSError, ValueError)):
                     raise ApiError(422, "synthesis_failed", str(item))
                 raise ApiError(500, "synthesis_failed", "synthesis failed (%s)" % type(item).__name__)
+            if marks is not None:
+                marks.extend(item.marks)
             if item.audio.size:
                 yield item.audio
 

@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterable, Iterator, List, Optional, Union
+from typing import BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -34,6 +34,8 @@ from .config import SynthesisOptions, VoiceConfig
 from .decoder import StepDecoder, device_of
 from .errors import BundleError, ProviderError
 from .frontend import Frontend, FrontendOptions, Utterance
+from .lexicon import Lexicon
+from .marks import Mark, clause_marks
 from .providers import PROVIDERS, resolve
 from .regulator import durations, regulate
 from .vocoder import OnnxVocoder, StreamingVocoder
@@ -47,7 +49,8 @@ class AudioChunk:
 
     ``audio`` is float32 mono in [-1, 1]; ``text[char_start:char_end]`` are the characters whose
     sounds it carries (for captions and lip-sync; empty for pauses); ``final`` marks the last
-    chunk of the whole request.
+    chunk of the whole request. ``marks``: the characters that start in this chunk, with their
+    start and end times from the start of the request's audio (``marks.Mark``).
     """
 
     audio: np.ndarray
@@ -57,11 +60,13 @@ class AudioChunk:
     char_start: int
     char_end: int
     final: bool = False
+    marks: Tuple[Mark, ...] = ()
 
 
 class Voice:
     def __init__(self, bundle: str, config: VoiceConfig, sessions: dict, variant: str,
                  providers: List[str]):
+        self.lexicon: Optional[Lexicon] = None  # the default for requests that give none
         self.bundle = bundle
         self.config = config
         self.variant = variant
@@ -156,10 +161,15 @@ class Voice:
 
     # -- synthesis -------------------------------------------------------------------------------
 
+    def frontend(self, options: Optional[SynthesisOptions] = None) -> Frontend:
+        """The front-end a request with `options` reads its text with (SSML, lexicon, policy)."""
+        o = options or SynthesisOptions()
+        return Frontend(FrontendOptions(unknown=o.unknown, ssml=o.ssml,
+                                        lexicon=o.lexicon if o.lexicon is not None else self.lexicon))
+
     def prepare(self, text: str, options: Optional[SynthesisOptions] = None) -> List[Utterance]:
         """Run the front-end only: the utterances `synthesize` would speak (raises FrontendError)."""
-        o = options or SynthesisOptions()
-        return Frontend(FrontendOptions(unknown=o.unknown))(text)
+        return self.frontend(options)(text)
 
     def synthesize(self, text: Union[str, List[Utterance]], options: Optional[SynthesisOptions] = None,
                    pipeline: bool = True) -> Iterator[AudioChunk]:
@@ -174,7 +184,7 @@ class Voice:
         """
         o = options or SynthesisOptions()
         if isinstance(text, str):
-            rest = Frontend(FrontendOptions(unknown=o.unknown)).iter_utterances(text)
+            rest = self.frontend(o).iter_utterances(text)
             utts: Iterable[Utterance] = itertools.chain([next(rest)], rest)  # raises on bad text
         else:
             utts = list(text)
@@ -195,7 +205,10 @@ class Voice:
         memory, log_dur = self._sessions["text_encoder"].run(
             ["memory", "log_durations"],
             {"phoneme_ids": ids, "phoneme_lengths": np.array([ids.shape[1]], np.int64)})
-        dur = durations(log_dur[0], o.speed or c.speed, o.max_frames_per_symbol or c.max_frames_per_symbol)
+        speed = o.speed or c.speed
+        if utt.symbol_rate is not None:  # SSML prosody rate, per symbol
+            speed = speed * np.asarray(utt.symbol_rate, np.float64)
+        dur = durations(log_dur[0], speed, o.max_frames_per_symbol or c.max_frames_per_symbol)
         return regulate(memory[0], dur, c.reduction_factor)
 
     def _decode_events(self, utts: Iterable[Utterance], o: SynthesisOptions):
@@ -304,6 +317,8 @@ class ClauseAudio:
         self._utt: Optional[Utterance] = None
         self._sym = None
         self._done = 0  # frames of the clause whose audio was returned
+        self._samples = 0  # samples of the request returned so far
+        self._marks: List[Tuple[int, Mark]] = []  # (first frame, mark) not yet handed out
 
     def event(self, kind: str, ui: int, payload) -> List[AudioChunk]:
         """``("start", ui, (utterance, symbols))``, ``("frames", ui, frames)`` or
@@ -311,6 +326,7 @@ class ClauseAudio:
         c = self._config
         if kind == "start":
             (self._utt, self._sym), self._done = payload, 0
+            self._marks = clause_marks(self._utt, self._sym, c.hop, c.sample_rate, self._samples)
             # Only the first clause needs a small first window (first-audio latency); later
             # ones start while earlier audio is still playing, so they take the larger,
             # cheaper windows from their first frame on.
@@ -324,14 +340,34 @@ class ClauseAudio:
             chars = [utt.symbol_chars[s] for s in self._sym[self._done:stream.frames_emitted]
                      if utt.symbol_chars[s] >= 0]
             lo, hi = (min(chars), max(chars) + 1) if chars else (0, 0)
-            out.append(AudioChunk(audio.astype(np.float32, copy=False), c.sample_rate, ui,
-                                  utt.spoken, lo, hi))
+            audio = audio.astype(np.float32, copy=False)
+            if utt.symbol_volume is not None:  # SSML prosody volume, per frame
+                audio = audio * self._gain(self._done, stream.frames_emitted, len(audio))
+            out.append(AudioChunk(audio, c.sample_rate, ui, utt.spoken, lo, hi,
+                                  marks=self._take_marks(stream.frames_emitted)))
             self._done = stream.frames_emitted
+            self._samples += len(audio)
         if kind == "end":
             pause = np.zeros(int(round(utt.pause_after * c.sample_rate)), np.float32)
             out.append(AudioChunk(pause, c.sample_rate, ui, utt.spoken, len(utt.spoken),
-                                  len(utt.spoken), bool(payload)))
+                                  len(utt.spoken), bool(payload), marks=self._take_marks(None)))
+            self._samples += len(pause)
         return out
+
+    def _take_marks(self, before_frame: Optional[int]) -> Tuple[Mark, ...]:
+        """The marks of characters that start before `before_frame` (None: all left)."""
+        n = len(self._marks) if before_frame is None else \
+            sum(1 for f, _ in self._marks if f < before_frame)
+        taken, self._marks = self._marks[:n], self._marks[n:]
+        return tuple(m for _, m in taken)
+
+    def _gain(self, a: int, b: int, samples: int) -> np.ndarray:
+        """Per-sample gain for frames a..b of the clause, from each frame's symbol volume."""
+        vol = np.asarray(self._utt.symbol_volume, np.float32)[self._sym[a:b]]
+        per_sample = np.repeat(vol, self._config.hop)
+        if len(per_sample) != samples:  # not one hop per frame: stretch to fit
+            per_sample = np.interp(np.linspace(0, len(vol) - 1, samples), np.arange(len(vol)), vol)
+        return per_sample.astype(np.float32)
 
 
 class _ahead:
