@@ -190,6 +190,8 @@ EDGETTS_HOST=127.0.0.1
 EDGETTS_PORT=8080
 # Other `edgetts serve` options, e.g. "--token-file /etc/edgetts/token --max-batch 4"
 EDGETTS_ARGS=
+# A user lexicon (word<TAB>pinyin or word<TAB>=alias lines), readable by the edgetts user
+#EDGETTS_LEXICON=/etc/edgetts/lexicon.tsv
 DEFAULTS_FILE
     fi
 fi

@@ -59,7 +59,7 @@ _RANGE = re.compile(
     r"(?<![\d.\-])(\d+(?:\.\d+)?)\s*[-–—~～]\s*(\d+(?:\.\d+)?)(?=\s*(?:[%s]|[万千百亿]|[a-zA-Z]))"
     % re.escape(_UNITS))
 # Measure words that make a short number after a keyword a count (手机3台), not a code.
-_COUNTERS = "部台只支份条位次"
+_COUNTERS = "部台只支份条位次架个万亿千百多余"
 # A range of percentages, 3-5% or 3%-5%: both ends are percentages (百分之三到百分之五).
 _PERCENT_RANGE = re.compile(r"(?<![\d.\-])(\d+(?:\.\d+)?)%?\s*[-–—~～]\s*(\d+(?:\.\d+)?)%")
 # A sign before a percentage or per-mille, not after a digit (3-5% is a range).
@@ -100,7 +100,7 @@ def rewrite(sentence: str) -> str:
 
 def _keyword_code(m: "re.Match") -> str:
     keyword, gap, code = m.group(1), m.group(2), m.group(3)
-    after = m.string[m.end():m.end() + 2]
-    if re.fullmatch(r"\d{1,3}(?:\.\d+)?", code) and after[:1] and (after[:1] in _UNITS + _COUNTERS):
-        return m.group()  # 验证码5分钟内有效, 密码6位, 手机3台: a quantity, not a code
+    after = m.string[m.end():m.end() + 1]
+    if re.fullmatch(r"\d{1,4}(?:\.\d+)?", code) and after and after in _UNITS + _COUNTERS:
+        return m.group()  # 验证码5分钟内有效, 密码6位, 电话47万多部: a quantity, not a code
     return keyword + gap + read_digits(code, keyword in _YAO_KEYWORDS)

@@ -63,7 +63,8 @@ def with_hints(text: str) -> Tuple[str, Dict[str, Tuple[str, ...]]]:
             sources.setdefault(b, set()).add(a)
     hints = {}
     for simple, trad in sources.items():
-        if len(trad) == 1:  # 髒 and 臟 in one sentence: no hint for 脏
+        # 髒 and 臟 in one sentence, or 了 both written and converted from 瞭: no hint
+        if len(trad) == 1 and simple not in text:
             readings = pinyin(next(iter(trad)), style=Style.TONE3, heteronym=True,
                               neutral_tone_with_five=True)[0]
             hints[simple] = tuple(readings)

@@ -41,6 +41,9 @@ RULES = [
     ("code validity", "验证码10分钟内有效", "验证码十分钟内有效"),
     ("password length", "密码6位", "密码六位"),
     ("phones counted", "手机3台", "手机三台"),
+    ("phones counted in 万", "移动电话47万多部", "移动电话四十七万多部"),
+    ("telephones counted", "拥有电话47架", "拥有电话四十七架"),
+    ("extension", "拨打分机16", "拨打分机幺六"),
     # shape: grouped digits, letters glued to digits, very long runs
     ("grouped card", "6217 0012 3456 7890", "六二一七 零零一二 三四五六 七八九零"),
     ("grouped mobile", "139 1234 5678", "幺三九 幺二三四 五六七八"),
@@ -111,3 +114,12 @@ def test_simplified_text_passes_untouched(text):
     # characters both scripts use (著名, 乾隆) keep the reading they have in simplified text
     assert not script.is_traditional(text)
     assert script.to_simplified(text) == text
+
+
+def test_a_traditional_character_keeps_its_own_readings():
+    fe = Frontend()
+    # 髒 (dirty, zāng) and 臟 (organ, zàng) both become 脏: the model alone says zang4 here
+    assert fe("牆壁非常髒")[0].pinyin[-1] == "zang1"
+    assert fe("心臟")[0].pinyin[-1] == "zang4"
+    # only the characters that were converted: the written 了 stays le5 beside 瞭 → 了
+    assert fe("在瞭解了中國")[0].pinyin[1:4] == ["liao3", "jie3", "le5"]
