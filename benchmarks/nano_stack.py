@@ -98,7 +98,7 @@ def main(argv=None) -> int:
             c["median_rtf"], c["rtf"] / base["rtf"]))
     # The whole set in one process (one load, every sentence pipelined): synthesis dominates.
     whole_text = "\n".join(texts)
-    for rep in range(args.repeats):
+    for _rep in range(args.repeats):
         for n, c in enumerate(configs):
             c.setdefault("whole", []).append(
                 speak(c["python_path"], args.voice, whole_text, os.path.join(keep, "whole-%d.wav" % n)))

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
         so.profile_file_prefix = os.path.join(a.out, "%s.%s" % (role, a.variant))
 
     v.reopen(profiled)  # same thread layout as the runtime, now with the profiler on
-    sessions = v._sessions
+    sessions = v.sessions
     audio = v.synthesize_array(a.text)
     audio_s = len(audio) / v.config.sample_rate
     print("%s, %s: %.2f s of audio" % (a.voice, a.variant, audio_s))

@@ -66,10 +66,10 @@ def main(argv=None) -> int:
     texts = []
     if args.sentences and os.path.exists(args.sentences):
         with open(args.sentences, encoding="utf-8") as f:
-            texts += [("dev", l.strip()) for l in f if l.strip()]
+            texts += [("dev", line.strip()) for line in f if line.strip()]
     if args.heldout and os.path.exists(args.heldout) and args.n:
         with open(args.heldout, encoding="utf-8") as f:
-            texts += [("heldout", json.loads(l)["text"]) for l in f][: args.n]
+            texts += [("heldout", json.loads(line)["text"]) for line in f][: args.n]
     fe = Frontend()
     utts = [fe(t) for _, t in texts]
     flat = [u.ids for us in utts for u in us]

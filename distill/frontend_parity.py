@@ -64,7 +64,7 @@ def main(argv=None) -> int:
                 utts = ours(text)
                 o_ids = [i for u in utts for i in u.ids[:-1]] + [utts[-1].ids[-1]] \
                     if len(utts) == 1 else None
-            except FrontendError as exc:
+            except FrontendError:
                 o_ids = None
                 counts[cls + "_ours_refuses"] += 1
             counts[cls] += 1

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from edgetts.models.student import (Student, StudentConfig, group, previous_frames, regulate)
 

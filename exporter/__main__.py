@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 
-from edgetts.errors import BundleError
 
 
 def run(student: str, out: str, variants) -> None:

@@ -225,7 +225,7 @@ def load_tflite_vocoder(path: Optional[str] = None, int8_subbands: bool = False)
     model.pqmf.updown.copy_(torch.from_numpy(np.ascontiguousarray(up)))
     model.pqmf.synthesis.copy_(torch.from_numpy(np.ascontiguousarray(syn)))
 
-    for name, ins, outs in graph.ops:
+    for name, _ins, outs in graph.ops:
         if name == "QUANTIZE":
             scale = graph.quant_scale(outs[0])
             if scale is not None:

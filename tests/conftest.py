@@ -1,7 +1,6 @@
 """Shared fixtures. Tests that need an optional component skip with the reason, never pass silently."""
 
 import os
-import sys
 
 import pytest
 

@@ -74,7 +74,6 @@ def test_doctor_reports_providers_honestly():
     assert r.exit_code == 0, r.output
     assert "onnxruntime" in r.output and "cpu        loads" in r.output
     # On a machine without a GPU the CUDA line must say why it does not load, not claim it does.
-    import onnxruntime as ort
     from edgetts.providers import probe
 
     cuda = probe("cuda")

@@ -16,7 +16,8 @@ SCRIPT = os.path.join(ROOT, "jetson", "install.sh")
 KNOWN = {
     "Unit": {"Description", "Documentation", "After", "Wants", "Requires", "Before"},
     "Service": {"Type", "User", "Group", "SupplementaryGroups", "Environment", "EnvironmentFile",
-                "ExecStart", "ExecStartPre", "Restart", "RestartSec", "RestartPreventExitStatus", "TimeoutStartSec", "KillSignal",
+                "ExecStart", "ExecStartPre", "Restart", "RestartSec", "RestartPreventExitStatus",
+                "TimeoutStartSec", "KillSignal",
                 "TimeoutStopSec", "StateDirectory", "CacheDirectory", "ProtectSystem", "ProtectHome",
                 "PrivateTmp", "NoNewPrivileges", "ProtectKernelTunables", "ProtectKernelModules",
                 "ProtectControlGroups", "RestrictSUIDSGID", "RestrictNamespaces", "LockPersonality",
@@ -75,8 +76,8 @@ def test_unit_file_passes_systemd_analyze():
         pytest.skip("systemd-analyze is not installed here (the parser test above still ran)")
     out = subprocess.run([exe, "verify", UNIT], capture_output=True, text=True)
     # the one expected complaint: the program is not installed on this machine
-    problems = [l for l in out.stderr.splitlines() if l.strip()
-                and "Command /opt/edgetts/venv/bin/edgetts is not executable" not in l]
+    problems = [ln for ln in out.stderr.splitlines() if ln.strip()
+                and "Command /opt/edgetts/venv/bin/edgetts is not executable" not in ln]
     assert not problems, out.stderr
 
 

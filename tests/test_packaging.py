@@ -8,7 +8,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNTIME = os.path.join(ROOT, "runtime")
+RUNTIME = os.path.join(ROOT, "runtime", "edgetts")
 RUNTIME_FILES = sorted(
     os.path.join(d, f) for d, _, fs in os.walk(RUNTIME) for f in fs if f.endswith(".py")
 )
@@ -38,7 +38,7 @@ def test_runtime_module_parses_as_python38(path):
 
 def test_runtime_needs_at_most_python38():
     """vermin also catches library calls and annotations newer than 3.8 (str.removeprefix, ...)."""
-    vermin = pytest.importorskip("vermin")
+    pytest.importorskip("vermin")
     out = subprocess.run(
         [sys.executable, "-c",
          "import sys; from vermin import main; sys.argv = ['vermin'] + sys.argv[1:]; sys.exit(main())",

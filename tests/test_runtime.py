@@ -40,7 +40,7 @@ def test_bundle_has_every_variant_with_checksums(bundle):
     m = json.load(open(os.path.join(bundle, "voice.json")))
     assert m["format_version"] == 1 and len(m["symbols"]) == 219
     assert sorted(m["graphs"]) == ["fp16", "fp32", "int8", "nano"]
-    for variant, roles in m["graphs"].items():
+    for _variant, roles in m["graphs"].items():
         assert sorted(roles) == ["decoder_step", "text_encoder", "vocoder"]
         for g in roles.values():
             assert len(g["sha256"]) == 64 and os.path.exists(os.path.join(bundle, g["file"]))

@@ -3,7 +3,6 @@
 import http.client
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -104,7 +103,7 @@ def test_load_every_request_gets_its_own_correct_audio(served, voice):
     with ThreadPoolExecutor(8) as ex:
         results = list(ex.map(one, jobs))
     lengths = {}
-    for (text, fmt, stream), status, headers, payload in results:
+    for (text, fmt, _stream), status, _headers, payload in results:
         assert status == 200, payload[:200]
         if fmt == "wav":
             audio, sr = wav(payload)

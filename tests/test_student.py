@@ -1,6 +1,5 @@
 """The student acoustic model: size, and the three decoder paths computing one function."""
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

@@ -31,7 +31,7 @@ def test_export_writes_validated_single_file_graphs(bundle):
     assert sorted(os.listdir(out)) == ["vocoder.fp16.onnx", "vocoder.fp32.onnx", "vocoder.nano.onnx"]
     assert facts["fp32"]["max_abs_error"] < 1e-4
     assert facts["fp16"]["snr_db"] > 40 and facts["nano"]["snr_db"] > 40
-    for v, f in facts.items():
+    for _v, f in facts.items():
         m = onnx.load(os.path.join(out, f["file"]))
         assert [i.name for i in m.graph.input] == ["mel"]
         assert [o.name for o in m.graph.output] == ["audio"]
@@ -95,7 +95,8 @@ def test_min_frames_is_the_graph_limit(bundle):
 def test_validation_reports_every_failure(bundle, model):
     """A graph that disagrees with PyTorch fails with all its problems listed together."""
     out, _ = bundle
-    wrong = lambda feed: {"audio": np.zeros((feed["mel"].shape[0], feed["mel"].shape[2] * HOP + 1))}
+    def wrong(feed):
+        return {"audio": np.zeros((feed["mel"].shape[0], feed["mel"].shape[2] * HOP + 1))}
     feeds = [{"mel": np.zeros((1, 80, 12), np.float32)}, {"mel": np.ones((1, 80, 16), np.float32)}]
     rep = T.validate(os.path.join(out, "vocoder.fp32.onnx"), wrong, feeds,
                      {"audio": T.Check(atol=1e-4)})

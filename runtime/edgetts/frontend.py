@@ -324,7 +324,7 @@ class Frontend:
             if up in LETTER_PINYIN and self.options.unknown == "spell":
                 units.append((i, LETTER_PINYIN[up]))
             elif c in SAYABLE_SYMBOLS:
-                for k, p in enumerate(_han_pinyin(SAYABLE_SYMBOLS[c])):
+                for p in _han_pinyin(SAYABLE_SYMBOLS[c]):
                     if p:
                         units.append((i, [p]))
             elif c.isspace() or unicodedata.category(c)[0] == "P":

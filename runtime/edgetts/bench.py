@@ -147,7 +147,7 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
             # the pre-pipeline layout: every session multi-threaded
             voice.reopen(lambda role, so: setattr(so, "intra_op_num_threads", cfg.threads))
         voice.decoder.session = _Timed(voice.decoder.session, steps)
-        voice._vocode.session = _Timed(voice._vocode.session, voc)
+        voice.vocoder.session = _Timed(voice.vocoder.session, voc)
         if not cfg.io_binding:
             voice.decoder.io_binding = False  # numpy feeds and fetches on every step
 
@@ -251,7 +251,7 @@ def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),

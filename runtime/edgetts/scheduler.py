@@ -22,11 +22,12 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import List, Optional
+from typing import Deque, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
 from .config import SynthesisOptions
+from .events import ClauseEnd, ClauseStart, Event, Frames, merge
 from .voice import ClauseAudio
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,20 @@ class JobTimeout(Exception):
     pass
 
 
+class _Work(NamedTuple):
+    """A decoder event of one member, on its way to the vocoder thread."""
+
+    member: "_Member"
+    event: Event
+
+
+class _Fail(NamedTuple):
+    """A wave failed: its members get the error."""
+
+    member: "_Member"
+    error: BaseException
+
+
 class Job:
     def __init__(self, utterances, options: Optional[SynthesisOptions], timeout_s: float):
         self.utterances = list(utterances)
@@ -49,6 +64,7 @@ class Job:
         self.out: "queue.Queue" = queue.Queue()
         self.cancelled = threading.Event()
         self.finished = threading.Event()
+        self._lock = threading.Lock()  # done/fail come from the scheduler and vocoder threads
 
     def expired(self) -> bool:
         return time.monotonic() > self.deadline
@@ -57,14 +73,18 @@ class Job:
         return not (self.cancelled.is_set() or self.finished.is_set())
 
     def fail(self, exc: BaseException) -> None:
-        if not self.finished.is_set():
-            self.finished.set()
-            self.out.put(exc)
+        self._finish(exc)
 
     def done(self) -> None:
-        if not self.finished.is_set():
+        self._finish(None)
+
+    def _finish(self, last: Optional[BaseException]) -> None:
+        """Exactly one of done()/fail() puts its end marker, whichever thread comes first."""
+        with self._lock:
+            if self.finished.is_set():
+                return
             self.finished.set()
-            self.out.put(None)
+        self.out.put(last)
 
 
 class Scheduler:
@@ -76,8 +96,7 @@ class Scheduler:
         self.batch_wait_s = batch_wait_s
         self._q: "queue.Queue[Job]" = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
-        self.active = 0          # jobs being synthesized now
-        self.batch_sizes = deque(maxlen=4096)  # sizes of the latest waves
+        self.batch_sizes: Deque[int] = deque(maxlen=4096)  # sizes of the latest waves
         self.waves = 0           # waves run since start (batching mode)
         self.wave_clauses = 0    # clauses decoded in them
         self._thread = threading.Thread(target=self._run_batched if batching else self._run_single,
@@ -126,7 +145,6 @@ class Scheduler:
             job = self._next(block=True)
             if job is None:
                 continue
-            self.active = 1
             stream = None
             try:
                 stream = self.voice.synthesize(job.utterances, job.options)
@@ -144,12 +162,11 @@ class Scheduler:
             finally:
                 if stream is not None:
                     stream.close()
-                self.active = 0
 
     # -- clause-level batching -------------------------------------------------------------------
 
     def _run_batched(self) -> None:
-        voc_q: "queue.Queue" = queue.Queue(maxsize=256)
+        voc_q: "queue.Queue[Union[_Work, _Fail, None]]" = queue.Queue(maxsize=256)
         vocoder = threading.Thread(target=self._vocode_loop, args=(voc_q,), name="edgetts-vocoder",
                                    daemon=True)
         vocoder.start()
@@ -168,7 +185,6 @@ class Scheduler:
                         break
                     members.append(_Member(job, self.voice))
                 wave = [m for m in members if m.job.alive()][: self.max_batch]
-                self.active = len(wave)
                 if wave:
                     self.batch_sizes.append(len(wave))
                     self.waves += 1
@@ -178,12 +194,11 @@ class Scheduler:
                     except Exception as exc:
                         log.exception("batched synthesis failed")
                         for m in wave:
-                            voc_q.put((m, "fail", -1, exc))
+                            voc_q.put(_Fail(m, exc))
                         for m in wave:
                             m.clause = len(m.job.utterances)
                 # a member leaves after its last clause (its vocoder sends `done`), or when gone
                 members = [m for m in members if m.job.alive() and m.clause < len(m.job.utterances)]
-                self.active = 0
         finally:
             voc_q.put(None)
             vocoder.join(timeout=10)
@@ -197,7 +212,7 @@ class Scheduler:
             ctxs.append(ctx)
             progs.append(prog)
             syms.append(sym)
-            voc_q.put((m, "start", m.clause, (utt, sym)))
+            voc_q.put(_Work(m, ClauseStart(m.clause, utt, sym)))
         n = max(len(x) for x in ctxs)
         ctx_b = np.zeros((len(wave), n) + ctxs[0].shape[1:], np.float32)
         prog_b = np.zeros((len(wave), n) + progs[0].shape[1:], np.float32)
@@ -215,15 +230,15 @@ class Scheduler:
                 take = frames[i][: max(0, len(syms[i]) - pushed[i])]
                 pushed[i] += len(take)
                 if len(take):
-                    voc_q.put((m, "frames", m.clause, take))
+                    voc_q.put(_Work(m, Frames(m.clause, take)))
             if not any(m.job.alive() for m in wave):
                 break
         for m in wave:
             last = m.clause == len(m.job.utterances) - 1
-            voc_q.put((m, "end", m.clause, last))
+            voc_q.put(_Work(m, ClauseEnd(m.clause, last)))
             m.clause += 1
 
-    def _vocode_loop(self, voc_q) -> None:
+    def _vocode_loop(self, voc_q: "queue.Queue[Union[_Work, _Fail, None]]") -> None:
         while True:
             items = [voc_q.get()]
             while True:  # take what else is waiting, so one member's steps become one push
@@ -231,33 +246,37 @@ class Scheduler:
                     items.append(voc_q.get_nowait())
                 except queue.Empty:
                     break
-            per_member: dict = {}
+            per_member: Dict[int, Tuple[_Member, List[Union[Event, BaseException]]]] = {}
             for item in items:
                 if item is None:
                     break
-                m, kind, ui, payload = item
-                events = per_member.setdefault(id(m), (m, []))[1]
-                if kind == "frames" and events and events[-1][0] == "frames":
-                    events[-1] = ("frames", ui, np.concatenate([events[-1][2], payload]))
+                events = per_member.setdefault(id(item.member), (item.member, []))[1]
+                if isinstance(item, _Fail):
+                    events.append(item.error)
+                    continue
+                ev = item.event
+                last = events[-1] if events else None
+                if isinstance(ev, Frames) and isinstance(last, Frames) and last.clause == ev.clause:
+                    events[-1] = merge(last, ev)
                 else:
-                    events.append((kind, ui, payload))
+                    events.append(ev)
             for m, events in per_member.values():
                 for event in events:
-                    self._vocode_event(m, *event)
+                    self._vocode_event(m, event)
             if None in items:
                 return
 
-    def _vocode_event(self, m: "_Member", kind: str, ui: int, payload) -> None:
+    def _vocode_event(self, m: "_Member", event: Union[Event, BaseException]) -> None:
         job = m.job
         if not job.alive():
             return
         try:
-            if kind == "fail":
-                job.fail(payload)
+            if isinstance(event, BaseException):
+                job.fail(event)
                 return
-            for chunk in m.audio.event(kind, ui, payload):
+            for chunk in m.audio.event(event):
                 job.out.put(chunk)
-            if kind == "end" and payload:
+            if isinstance(event, ClauseEnd) and event.last:
                 job.done()
         except Exception as exc:
             log.exception("vocoding failed")

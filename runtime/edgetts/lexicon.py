@@ -157,6 +157,9 @@ def _key(word: str) -> str:
 
 def _whole_word(text: str, a: int, b: int) -> bool:
     """A Latin word matches only as a whole word (WiFi, not the 'wifi' inside 'wifis')."""
-    left = a > 0 and text[a].isascii() and text[a].isalnum() and text[a - 1].isascii() and text[a - 1].isalnum()
-    right = b < len(text) and text[b - 1].isascii() and text[b - 1].isalnum() and text[b].isascii() and text[b].isalnum()
+    def latin(c: str) -> bool:
+        return c.isascii() and c.isalnum()
+
+    left = a > 0 and latin(text[a]) and latin(text[a - 1])
+    right = b < len(text) and latin(text[b - 1]) and latin(text[b])
     return not (left or right)

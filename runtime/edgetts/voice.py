@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from .compat import candidates
 from .config import SynthesisOptions, VoiceConfig
 from .decoder import StepDecoder, device_of
 from .errors import BundleError, ProviderError
+from .events import ClauseEnd, ClauseStart, Event, Frames, merge
 from .frontend import Frontend, FrontendOptions, Utterance
 from .lexicon import Lexicon
 from .marks import Mark, clause_marks
@@ -71,12 +72,12 @@ class Voice:
         self.config = config
         self.variant = variant
         self.providers = providers  # what the sessions really run on, best first
-        self._sessions = sessions
+        self.sessions = sessions    # role → ONNX Runtime session (profilers read them)
         info = config.graphs[variant]["decoder_step"]
-        # the decode loop (public: the service's batched scheduler and the benchmarks use it)
+        # the stages (the service's batched scheduler and the benchmarks use them as synthesize does)
         self.decoder = StepDecoder(sessions["decoder_step"], config.cache, info.cache == "static",
                                     config.mel_bins, config.reduction_factor, device_of(providers))
-        self._vocode = OnnxVocoder(session=sessions["vocoder"], hop=config.hop,
+        self.vocoder = OnnxVocoder(session=sessions["vocoder"], hop=config.hop,
                                    min_frames=config.min_frames)
 
     # -- loading ---------------------------------------------------------------------------------
@@ -149,15 +150,15 @@ class Voice:
         import onnxruntime as ort
 
         for role, info in self.config.graphs[self.variant].items():
-            old = self._sessions[role]
+            old = self.sessions[role]
             so = old.get_session_options()
             configure(role, so)
             opts = old.get_provider_options()
-            self._sessions[role] = ort.InferenceSession(
+            self.sessions[role] = ort.InferenceSession(
                 os.path.join(self.bundle, info.file), so,
                 providers=[(p, opts.get(p, {})) for p in old.get_providers()])
-        self.decoder.session = self._sessions["decoder_step"]
-        self._vocode.session = self._sessions["vocoder"]
+        self.decoder.session = self.sessions["decoder_step"]
+        self.vocoder.session = self.sessions["vocoder"]
 
     # -- synthesis -------------------------------------------------------------------------------
 
@@ -190,7 +191,7 @@ class Voice:
             utts = list(text)
             if not utts:
                 raise ValueError("no utterances to synthesize")
-        events = self._decode_events(utts, o)
+        events: Iterable[Event] = self.decode(utts, o)
         if pipeline:
             events = _ahead(events, self.lookahead_frames // self.config.reduction_factor)
         return self._vocode_events(events, o)
@@ -202,40 +203,40 @@ class Voice:
         ``[N, r, D]``, progress ``[N, r, 2]``, symbol index of every frame)."""
         c = self.config
         ids = np.asarray([utt.ids], np.int64)
-        memory, log_dur = self._sessions["text_encoder"].run(
+        memory, log_dur = self.sessions["text_encoder"].run(
             ["memory", "log_durations"],
             {"phoneme_ids": ids, "phoneme_lengths": np.array([ids.shape[1]], np.int64)})
-        speed = o.speed or c.speed
+        speed: Union[float, np.ndarray] = o.speed or c.speed
         if utt.symbol_rate is not None:  # SSML prosody rate, per symbol
             speed = speed * np.asarray(utt.symbol_rate, np.float64)
         dur = durations(log_dur[0], speed, o.max_frames_per_symbol or c.max_frames_per_symbol)
         return regulate(memory[0], dur, c.reduction_factor)
 
-    def _decode_events(self, utts: Iterable[Utterance], o: SynthesisOptions):
-        """Per clause ("start", ui, (utterance, symbol of every frame)), ("frames", ui, array)
-        per decoder step, ("end", ui, is_last). Sentences after the first are normalized here,
-        in the worker, while earlier ones are being spoken."""
+    def decode(self, utts: Iterable[Utterance], o: SynthesisOptions) -> Iterator[Event]:
+        """The decoder stage: per clause a ClauseStart, Frames per decoder step, a ClauseEnd.
+        Sentences after the first are normalized here, in the worker, while earlier ones are
+        being spoken."""
         it = iter(utts)
         utt = next(it, None)
         ui = 0
         while utt is not None:
             context, progress, sym = self.encode(utt, o)
-            yield "start", ui, (utt, sym)
+            yield ClauseStart(ui, utt, sym)
             total, pushed = len(sym), 0
             for frames in self.decoder.frames(context, progress):
                 take = frames[: max(0, total - pushed)]  # the last step's padding frames go
                 pushed += len(take)
                 if len(take):
-                    yield "frames", ui, take
+                    yield Frames(ui, take)
             utt = next(it, None)
-            yield "end", ui, utt is None
+            yield ClauseEnd(ui, utt is None)
             ui += 1
 
-    def _vocode_events(self, events, o: SynthesisOptions) -> Iterator[AudioChunk]:
+    def _vocode_events(self, events: Iterable[Event], o: SynthesisOptions) -> Iterator[AudioChunk]:
         audio = ClauseAudio(self, o)
         try:
-            for kind, ui, payload in events:
-                yield from audio.event(kind, ui, payload)
+            for event in events:
+                yield from audio.event(event)
         finally:
             close = getattr(events, "close", None)
             if close:
@@ -259,7 +260,7 @@ class Voice:
             pass
         c = self.config
         for frames in (c.min_frames, StreamingVocoder.MAX_CHUNK + 2 * c.context_frames):
-            self._vocode(np.zeros((frames, c.mel_bins), np.float32))
+            self.vocoder(np.zeros((frames, c.mel_bins), np.float32))
         return time.perf_counter() - t
 
     def synthesize_array(self, text: Union[str, List[Utterance]], options: Optional[SynthesisOptions] = None,
@@ -304,82 +305,105 @@ def _open_sessions(bundle: str, config: VoiceConfig, variant: str, chosen: List[
 
 class ClauseAudio:
     """One request's decoder events → its ``AudioChunk``s: a ``StreamingVocoder`` per clause,
-    the characters each chunk voices, and the pause after each clause. ``Voice.synthesize``
-    feeds it from its decoder thread; the service's batched scheduler keeps one per request."""
+    the characters each chunk voices, their timestamps, the SSML volume, and the pause after
+    each clause. ``Voice.synthesize`` feeds it from its decoder thread; the service's batched
+    scheduler keeps one per request."""
 
     def __init__(self, voice: Voice, o: SynthesisOptions):
         c = self._config = voice.config
-        self._vocode = voice._vocode
+        self._vocoder = voice.vocoder
         self._first = o.first_chunk_frames or c.first_chunk_frames
         self._chunk = o.chunk_frames or c.chunk_frames
         self._max_chunk = max(self._chunk, o.max_chunk_frames or StreamingVocoder.MAX_CHUNK)
-        self._stream: Optional[StreamingVocoder] = None
-        self._utt: Optional[Utterance] = None
-        self._sym = None
-        self._done = 0  # frames of the clause whose audio was returned
+        self._clause: Optional[_Clause] = None
         self._samples = 0  # samples of the request returned so far
-        self._marks: List[Tuple[int, Mark]] = []  # (first frame, mark) not yet handed out
 
-    def event(self, kind: str, ui: int, payload) -> List[AudioChunk]:
-        """``("start", ui, (utterance, symbols))``, ``("frames", ui, frames)`` or
-        ``("end", ui, is_last)`` → the chunks that are now ready."""
+    def event(self, event: Event) -> List[AudioChunk]:
+        """One decoder event → the chunks that are now ready."""
         c = self._config
-        if kind == "start":
-            (self._utt, self._sym), self._done = payload, 0
-            self._marks = clause_marks(self._utt, self._sym, c.hop, c.sample_rate, self._samples)
+        if isinstance(event, ClauseStart):
             # Only the first clause needs a small first window (first-audio latency); later
             # ones start while earlier audio is still playing, so they take the larger,
             # cheaper windows from their first frame on.
-            self._stream = StreamingVocoder(self._vocode, c.context_frames, c.hop, self._chunk,
-                                            self._first if ui == 0 else self._chunk, self._max_chunk)
+            stream = StreamingVocoder(self._vocoder, c.context_frames, c.hop, self._chunk,
+                                      self._first if event.clause == 0 else self._chunk, self._max_chunk)
+            self._clause = _Clause(event.utterance, event.symbols, stream,
+                                   clause_marks(event.utterance, event.symbols, c.hop, c.sample_rate,
+                                                self._samples))
             return []
+        cl = self._clause
+        if cl is None:
+            raise RuntimeError("%s before the ClauseStart of its clause" % type(event).__name__)
         out = []
-        stream, utt = self._stream, self._utt
-        audio = stream.push(payload) if kind == "frames" else stream.finish()
+        audio = cl.stream.push(event.frames) if isinstance(event, Frames) else cl.stream.finish()
+        utt = cl.utterance
         if audio.size:
-            chars = [utt.symbol_chars[s] for s in self._sym[self._done:stream.frames_emitted]
-                     if utt.symbol_chars[s] >= 0]
+            done, emitted = cl.done, cl.stream.frames_emitted
+            chars = [utt.symbol_chars[s] for s in cl.symbols[done:emitted] if utt.symbol_chars[s] >= 0]
             lo, hi = (min(chars), max(chars) + 1) if chars else (0, 0)
             audio = audio.astype(np.float32, copy=False)
             if utt.symbol_volume is not None:  # SSML prosody volume, per frame
-                audio = audio * self._gain(self._done, stream.frames_emitted, len(audio))
-            out.append(AudioChunk(audio, c.sample_rate, ui, utt.spoken, lo, hi,
-                                  marks=self._take_marks(stream.frames_emitted)))
-            self._done = stream.frames_emitted
+                audio = audio * cl.gain(done, emitted, len(audio), c.hop)
+            out.append(AudioChunk(audio, c.sample_rate, event.clause, utt.spoken, lo, hi,
+                                  marks=cl.take_marks(emitted)))
+            cl.done = emitted
             self._samples += len(audio)
-        if kind == "end":
+        if isinstance(event, ClauseEnd):
             pause = np.zeros(int(round(utt.pause_after * c.sample_rate)), np.float32)
-            out.append(AudioChunk(pause, c.sample_rate, ui, utt.spoken, len(utt.spoken),
-                                  len(utt.spoken), bool(payload), marks=self._take_marks(None)))
+            out.append(AudioChunk(pause, c.sample_rate, event.clause, utt.spoken, len(utt.spoken),
+                                  len(utt.spoken), event.last, marks=cl.take_marks(None)))
             self._samples += len(pause)
         return out
 
-    def _take_marks(self, before_frame: Optional[int]) -> Tuple[Mark, ...]:
+
+class _Clause:
+    """The clause ClauseAudio is vocoding: its stream, the frames whose audio was returned, and
+    the marks not yet handed out."""
+
+    def __init__(self, utterance: Utterance, symbols: np.ndarray, stream: StreamingVocoder,
+                 marks: List[Tuple[int, Mark]]):
+        self.utterance = utterance
+        self.symbols = symbols
+        self.stream = stream
+        self.marks = marks  # (first frame, mark)
+        self.done = 0
+
+    def take_marks(self, before_frame: Optional[int]) -> Tuple[Mark, ...]:
         """The marks of characters that start before `before_frame` (None: all left)."""
-        n = len(self._marks) if before_frame is None else \
-            sum(1 for f, _ in self._marks if f < before_frame)
-        taken, self._marks = self._marks[:n], self._marks[n:]
+        n = len(self.marks) if before_frame is None else \
+            sum(1 for f, _ in self.marks if f < before_frame)
+        taken, self.marks = self.marks[:n], self.marks[n:]
         return tuple(m for _, m in taken)
 
-    def _gain(self, a: int, b: int, samples: int) -> np.ndarray:
-        """Per-sample gain for frames a..b of the clause, from each frame's symbol volume."""
-        vol = np.asarray(self._utt.symbol_volume, np.float32)[self._sym[a:b]]
-        per_sample = np.repeat(vol, self._config.hop)
+    def gain(self, a: int, b: int, samples: int, hop: int) -> np.ndarray:
+        """Per-sample gain for frames a..b, from each frame's symbol volume."""
+        volume = self.utterance.symbol_volume or []
+        vol = np.asarray(volume, np.float32)[self.symbols[a:b]]
+        per_sample = np.repeat(vol, hop)
         if len(per_sample) != samples:  # not one hop per frame: stretch to fit
             per_sample = np.interp(np.linspace(0, len(vol) - 1, samples), np.arange(len(vol)), vol)
         return per_sample.astype(np.float32)
 
 
+class _Done(NamedTuple):
+    pass
+
+
+class _Failed(NamedTuple):
+    error: BaseException
+
+
 class _ahead:
     """Run a generator of decoder events in a worker thread, at most `limit` events ahead.
 
-    Several ready events are handed over at once where the consumer fell behind, so the vocoder
-    sees them as one longer push. Errors in the worker are raised in the consumer; ``close()``
-    (or garbage collection of the consumer) stops the worker at its next event.
+    Several ready Frames of one clause are handed over at once where the consumer fell behind,
+    so the vocoder sees them as one longer push. Errors in the worker are raised in the
+    consumer; ``close()`` (or garbage collection of the consumer) stops the worker at its next
+    event.
     """
 
-    def __init__(self, gen, limit: int):
-        self._q: "queue.Queue" = queue.Queue(maxsize=max(2, limit))
+    def __init__(self, gen: Iterator[Event], limit: int):
+        self._q: "queue.Queue[Union[Event, _Done, _Failed]]" = queue.Queue(maxsize=max(2, limit))
         self._stop = threading.Event()
         self._gen = gen
         self._thread = threading.Thread(target=self._run, name="edgetts-decoder", daemon=True)
@@ -390,13 +414,15 @@ class _ahead:
             for item in self._gen:
                 if not self._put(item):
                     return
-            self._put(("done", -1, None))
+            self._put(_Done())
         except BaseException as exc:  # handed to the consumer, raised there
-            self._put(("error", -1, exc))
+            self._put(_Failed(exc))
         finally:
-            self._gen.close()
+            close = getattr(self._gen, "close", None)
+            if close:
+                close()
 
-    def _put(self, item) -> bool:
+    def _put(self, item: "Union[Event, _Done, _Failed]") -> bool:
         while not self._stop.is_set():
             try:
                 self._q.put(item, timeout=0.05)
@@ -405,26 +431,26 @@ class _ahead:
                 continue
         return False
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Event]:
         pending: list = []
         while True:
             item = self._q.get()
             # Merge the frames of one clause that are already waiting into one push.
-            while item[0] == "frames":
+            while isinstance(item, Frames):
                 try:
                     nxt = self._q.get_nowait()
                 except queue.Empty:
                     break
-                if nxt[0] == "frames" and nxt[1] == item[1]:
-                    item = ("frames", item[1], np.concatenate([item[2], nxt[2]]))
+                if isinstance(nxt, Frames) and nxt.clause == item.clause:
+                    item = merge(item, nxt)
                 else:
                     pending.append(nxt)
                     break
             for it in [item] + pending:
-                if it[0] == "done":
+                if isinstance(it, _Done):
                     return
-                if it[0] == "error":
-                    raise it[2]
+                if isinstance(it, _Failed):
+                    raise it.error
                 yield it
             pending = []
 
