@@ -10,11 +10,12 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
+.PHONY: help setup demo test lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
 	@echo "make test     run the test suite (sets up .venv first)"
+	@echo "make lint     ruff over the project, mypy over the runtime package (CI runs both)"
 	@echo "make test-nano    the runtime tests, say and serve on the Jetson Nano's versions: Python 3.8,"
 	@echo "              onnxruntime 1.11.1, the oldest numpy supported, no torch (fresh venv $(NANO_VENV))"
 	@echo "make jetson-kit   dist/edgetts-jetson: wheel + voice bundle + installer, all a Jetson needs"
@@ -53,6 +54,11 @@ $(VOICE)/voice.json:
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# ruff (pyflakes, pycodestyle, bugbear) over everything; mypy over the runtime package.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The Jetson Nano's software (JetPack 4.6): Python 3.8, the Jetson Zoo's onnxruntime 1.11, in a
 # fresh venv holding the runtime alone (no torch), with the oldest numpy we support. The bundles
@@ -100,7 +106,7 @@ export: setup
 	$(BIN)/python -m edgetts.exporter --student $(STUDENT) --out $(VOICE)
 
 bench: setup $(VOICE)/voice.json
-	$(BIN)/edgetts bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
 
 bench-serve: setup $(VOICE)/voice.json
 	$(BIN)/python -m benchmarks.serve_load --voice $(VOICE) --json build/serve_load.json

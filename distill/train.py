@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from edgetts.models.student import (Student, StudentConfig, group, previous_frames, regulate)
+from edgetts.models.student import (Student, group, load_student, previous_frames, regulate)
 
 
 @dataclass
@@ -159,13 +159,6 @@ def export_fp16(model: Student, path: str, meta: dict) -> None:
     """The committed checkpoint: FP16 weights, the model config, and what made it."""
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     torch.save({"model": state, "config": model.config.to_dict(), **meta}, path)
-
-
-def load_student(path: str) -> Student:
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    model = Student(StudentConfig(**ck["config"]))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
-    return model.eval()
 
 
 def main(argv=None) -> int:

@@ -7,9 +7,8 @@ import os
 import sys
 
 
-
 def run(student: str, out: str, variants) -> None:
-    from edgetts.distill.train import load_student
+    from edgetts.models.student import load_student
     from edgetts.exporter.bundle import VARIANTS, build_bundle
     from edgetts.exporter.tflite_vocoder import load_tflite_vocoder
 

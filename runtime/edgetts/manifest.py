@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import List
+from typing import Dict, List
 
 from .compat import MEANT_FOR, min_onnxruntime
 from .config import CacheLayout, GraphInfo, VoiceConfig
@@ -57,7 +57,7 @@ def load(bundle: str, check_files: bool = True) -> VoiceConfig:
     if m["symbols"] != SYMBOLS:
         problems.append("its symbol table differs from this front-end's 219 Baker symbols "
                         "(a voice for another front-end)")
-    graphs = {}
+    graphs: Dict[str, Dict[str, GraphInfo]] = {}
     for variant, roles in m["graphs"].items():
         graphs[variant] = {}
         for role in ROLES:

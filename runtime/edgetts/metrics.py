@@ -80,9 +80,9 @@ class Metrics:
                 out += ["# HELP %s_%s %s" % (p, name, self._help[name]), "# TYPE %s_%s counter" % (p, name)]
                 for key, v in sorted(series.items()):
                     out.append("%s_%s%s %s" % (p, name, _labels(key), _num(v)))
-            for name, series in self._hists.items():
+            for name, hists in self._hists.items():
                 out += ["# HELP %s_%s %s" % (p, name, self._help[name]), "# TYPE %s_%s histogram" % (p, name)]
-                for key, h in sorted(series.items()):
+                for key, h in sorted(hists.items()):
                     acc = 0
                     for le, n in zip(list(h.buckets) + [float("inf")], h.counts):
                         acc += n

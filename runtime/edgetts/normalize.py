@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import unicodedata
 from typing import Callable, Optional
 
@@ -42,11 +43,16 @@ MAX_PIECE = 200
 
 _normalizer: Optional[Callable[[str], str]] = None
 _backend = ""
+_load_lock = threading.Lock()  # the service's threads may all ask for it on their first request
 
 
 def _load() -> Callable[[str], str]:
     global _normalizer, _backend
-    if _normalizer is None:
+    if _normalizer is not None:
+        return _normalizer
+    with _load_lock:
+        if _normalizer is not None:
+            return _normalizer
         try:
             _backport_resources_files()
             from wetext import Normalizer
@@ -59,7 +65,7 @@ def _load() -> Callable[[str], str]:
             log.warning("wetext unavailable (%s); falling back to cn2an for numbers", exc)
             _normalizer = lambda s: cn2an.transform(s, "an2cn")  # noqa: E731
             _backend = "cn2an"
-    return _normalizer
+        return _normalizer
 
 
 def _backport_resources_files() -> None:

@@ -102,12 +102,13 @@ class PhraseCache:
     # -- disk ------------------------------------------------------------------------------------
 
     def _path(self, key: str) -> str:
-        return os.path.join(self.directory, key + ".pcm")
+        return os.path.join(self.directory or "", key + ".pcm")
 
     def _scan(self) -> None:
         entries = []
-        for name in os.listdir(self.directory):
-            path = os.path.join(self.directory, name)
+        directory = self.directory or ""
+        for name in os.listdir(directory):
+            path = os.path.join(directory, name)
             if name.endswith(".tmp"):  # a write that never finished
                 _remove(path)
             elif name.endswith(".pcm") and len(name) == 68:

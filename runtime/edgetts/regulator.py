@@ -6,13 +6,15 @@ what ``models.student.regulate`` computes in training (a test checks the two agr
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Tuple, Union
 
 import numpy as np
 
 
-def durations(log_durations: np.ndarray, speed: float, max_per_symbol: int) -> np.ndarray:
-    """``log(1 + frames)`` per symbol → integer frames, divided by `speed`, capped per symbol."""
+def durations(log_durations: np.ndarray, speed: Union[float, np.ndarray],
+              max_per_symbol: int) -> np.ndarray:
+    """``log(1 + frames)`` per symbol → integer frames, divided by `speed` (one value, or one per
+    symbol for SSML prosody), capped per symbol."""
     d = np.round((np.exp(log_durations.astype(np.float64)) - 1.0) / speed)
     return np.clip(d, 0, max_per_symbol).astype(np.int64)
 

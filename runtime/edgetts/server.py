@@ -287,7 +287,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _authorize(self) -> None:
         got = self.headers.get("Authorization", "")
-        want = "Bearer " + self.svc.token
+        want = "Bearer " + (self.svc.token or "")
         if not hmac.compare_digest(got.encode("utf-8", "replace"), want.encode("utf-8")):
             raise ApiError(401, "unauthorized", "missing or wrong bearer token",
                            {"WWW-Authenticate": 'Bearer realm="edgetts"'})

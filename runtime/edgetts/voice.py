@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -118,7 +118,7 @@ class Voice:
             raise BundleError("no variant of voice %r can be opened by onnxruntime %s:\n  - %s"
                               % (bundle, ort.__version__,
                                  "\n  - ".join("%s: %s" % (s.variant, s.reason) for s in status)))
-        failed = []
+        failed: List[str] = []
         for v in order:
             try:
                 sessions = _open_sessions(bundle, config, v, chosen, threads)
@@ -402,7 +402,7 @@ class _ahead:
     event.
     """
 
-    def __init__(self, gen: Iterator[Event], limit: int):
+    def __init__(self, gen: Iterable[Event], limit: int):
         self._q: "queue.Queue[Union[Event, _Done, _Failed]]" = queue.Queue(maxsize=max(2, limit))
         self._stop = threading.Event()
         self._gen = gen
@@ -477,13 +477,13 @@ def timed(chunks: Iterable[AudioChunk], start: Optional[float] = None):
     """Wrap a chunk stream, recording first-audio latency and total time (for `say -v`) from
     `start` (a ``time.perf_counter()`` taken before ``synthesize`` was called), or from now."""
     start = time.perf_counter() if start is None else start
-    stats = {"first_audio_s": None, "seconds": 0.0, "audio_s": 0.0}
+    stats: Dict[str, Optional[float]] = {"first_audio_s": None, "seconds": 0.0, "audio_s": 0.0}
 
     def gen():
         for ch in chunks:
             if stats["first_audio_s"] is None and ch.audio.size and np.any(ch.audio):
                 stats["first_audio_s"] = time.perf_counter() - start
-            stats["audio_s"] += len(ch.audio) / float(ch.sample_rate)
+            stats["audio_s"] = (stats["audio_s"] or 0.0) + len(ch.audio) / float(ch.sample_rate)
             yield ch
         stats["seconds"] = time.perf_counter() - start
 

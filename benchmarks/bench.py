@@ -1,0 +1,48 @@
+"""``make bench``: every configuration side by side, with the PyTorch eager reference as the
+baseline row (``edgetts bench`` is the same table without it, for machines without torch).
+
+    python -m benchmarks.bench --voice voices/default [--configs a,b] [--repeats 3] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from edgetts import bench as b
+
+from .torch_baseline import TORCH_EAGER
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--voice", default="voices/default")
+    ap.add_argument("--configs", default=None, help="comma-separated names (default: all)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", dest="json_path", default=None)
+    a = ap.parse_args(argv)
+    names = [TORCH_EAGER.name] + [c.name for c in b.CONFIGS] if not a.configs else \
+        [n.strip() for n in a.configs.split(",") if n.strip()]
+    known = set(b.BY_NAME) | {TORCH_EAGER.name}
+    bad = [n for n in names if n not in known]
+    if bad:
+        ap.error("unknown configuration(s) %s; choose from %s" % (", ".join(bad), ", ".join(sorted(known))))
+    rows = b.run_all(names, a.voice, a.repeats, echo=lambda m: print(m, file=sys.stderr),
+                     extra=[TORCH_EAGER])
+    print(b.header(a.voice))
+    print(b.table(rows))
+    print()
+    print(b.batch_table(rows))
+    if a.json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(a.json_path)), exist_ok=True)
+        with open(a.json_path, "w", encoding="utf-8") as f:
+            json.dump({"machine": b.machine(), "sentences": b.SENTENCES, "repeats": a.repeats,
+                       "rows": rows}, f, ensure_ascii=False, indent=1)
+        print("wrote %s" % a.json_path, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
