@@ -14,7 +14,14 @@ from typing import Optional
 import click
 
 from . import __version__
+from .compat import MEANT_FOR
+from .config import UNKNOWN_POLICIES
 from .errors import EdgeTTSError
+from .providers import PROVIDERS
+
+# One list of each choice, from the modules that define them.
+PROVIDER_CHOICES = ("auto",) + tuple(PROVIDERS)
+VARIANT_CHOICES = tuple(MEANT_FOR)
 
 CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
 
@@ -75,7 +82,7 @@ def main(verbose: int) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("text", required=False)
-@click.option("--unknown", type=click.Choice(["spell", "skip", "strict"]), default="spell",
+@click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default="spell",
               show_default=True, help="What to do with characters the voice cannot say.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_ssml_option
@@ -116,12 +123,12 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
               help="WAV file to write; '-' writes the WAV to stdout.")
 @click.option("--raw", is_flag=True, help="Write raw 16-bit PCM to stdout, flushed per chunk.")
 @click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
-@click.option("--provider", type=click.Choice(["auto", "tensorrt", "cuda", "cpu"]), default="auto",
+@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
               show_default=True, help="ONNX Runtime execution provider.")
-@click.option("--variant", type=click.Choice(["fp32", "int8", "fp16", "nano"]), default=None,
+@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default=None,
               help="Graph precision (default: fp16 on a GPU, fp32 on the CPU).")
 @click.option("--speed", type=click.FloatRange(0.25, 4.0), default=None, help="Speaking rate, 1 = normal.")
-@click.option("--unknown", type=click.Choice(["spell", "skip", "strict"]), default="spell",
+@click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default="spell",
               show_default=True, help="What to do with characters the voice cannot say.")
 @click.option("--play", is_flag=True, help="Also play the audio (needs aplay, paplay or ffplay).")
 @click.option("-v", "--verbose", "verbose", is_flag=True, help="Print RTF and first-audio latency.")
@@ -242,9 +249,9 @@ def _load_voice(voice, provider, variant, threads=0, exit_code=1):
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; 0.0.0.0 exposes the service to the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--provider", type=click.Choice(["auto", "tensorrt", "cuda", "cpu"]), default="auto",
+@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
               show_default=True)
-@click.option("--variant", type=click.Choice(["fp32", "int8", "fp16", "nano"]), default=None)
+@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default=None)
 @click.option("--threads", type=click.IntRange(0, 256), default=0, help="Vocoder threads (0 = auto).")
 @click.option("--token-file", type=click.Path(dir_okay=False), default=None,
               help="File holding a bearer token that /v1/* and /metrics then require "
@@ -307,9 +314,9 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
-@click.option("--provider", type=click.Choice(["auto", "tensorrt", "cuda", "cpu"]), default="auto",
+@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
               show_default=True)
-@click.option("--variant", type=click.Choice(["fp32", "int8", "fp16", "nano"]), default=None)
+@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default=None)
 def warmup(voice, provider, variant) -> None:
     """Open the sessions and synthesize once: builds and caches TensorRT engines before serving."""
     t = time.perf_counter()
@@ -359,7 +366,7 @@ def bench(voice, configs, repeats, json_path) -> None:
 @click.option("--open", "open_voice", is_flag=True,
               help="Also open the voice as `serve` would (default variant for --provider) and exit "
                    "78 with the reason if it cannot: the installer runs this before enabling the unit.")
-@click.option("--provider", type=click.Choice(["auto", "tensorrt", "cuda", "cpu"]), default="auto",
+@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
               show_default=True, help="Provider for --open.")
 def doctor(voice: Optional[str], open_voice: bool, provider: str) -> None:
     """Check this machine: Python, ONNX Runtime, which providers really load, the voice and which

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 
+# What the front-end does with characters the voice cannot say (frontend.py explains each).
+UNKNOWN_POLICIES = ("spell", "skip", "strict")
+
+
 @dataclass(frozen=True)
 class CacheLayout:
     """KV cache of the decoder step: per layer a key and a value ``[B, heads, T, head_dim]``."""

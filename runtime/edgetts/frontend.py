@@ -35,6 +35,8 @@ from pypinyin import Style, lazy_pinyin
 
 from . import normalize as tn
 from . import script, ssml
+from .script import is_han
+from .config import UNKNOWN_POLICIES
 from .errors import EmptyTextError, FrontendError, UnsupportedTextError
 from .lexicon import Lexicon
 from .sentences import Clause, split_clauses
@@ -43,7 +45,6 @@ from .symbols import EOS, SIL, SYMBOL_TO_ID, WORD_BREAK, syllable_to_symbols
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_POLICIES = ("spell", "skip", "strict")
 
 # A sentence and the marks that end it (no "." : it is a decimal point in 12.5).
 _SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?\n]+|$)")
@@ -120,14 +121,6 @@ class _Piece:
     pinyin: Optional[Tuple[str, ...]] = None
     rate: float = 1.0
     volume: float = 1.0
-
-
-def _is_han(c: str) -> bool:
-    o = ord(c)
-    return (
-        0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF
-        or 0x20000 <= o <= 0x3134F or c == "〇"
-    )
 
 
 def _describe(c: str) -> str:
@@ -269,7 +262,7 @@ class Frontend:
     def _check_strict(self, text: str) -> None:
         bad = []
         for i, c in enumerate(text):
-            if c.isspace() or _is_han(c) or unicodedata.category(c)[0] == "P":
+            if c.isspace() or is_han(c) or unicodedata.category(c)[0] == "P":
                 continue
             if (c.isascii() and c.isalnum()) or c in tn.FULLWIDTH or c in _NORMALIZED_SYMBOLS:
                 continue
@@ -293,20 +286,20 @@ class Frontend:
             c = spoken[i]
             if i in fixed:
                 end, syllables = fixed[i]
-                if _is_han(c):  # one syllable per character: marks stay per character
+                if is_han(c):  # one syllable per character: marks stay per character
                     units.extend((i + k, [syl]) for k, syl in enumerate(syllables))
                 else:
                     units.append((i, list(syllables)))
                     unit_ends[i] = end
                 i = end
                 continue
-            if _is_han(c):
+            if is_han(c):
                 j = i
-                while j < len(spoken) and _is_han(spoken[j]) and j not in fixed:
+                while j < len(spoken) and is_han(spoken[j]) and j not in fixed:
                     j += 1
                 # the phrase model sees the fixed characters too, for context
                 k_end = j
-                while k_end < len(spoken) and _is_han(spoken[k_end]):
+                while k_end < len(spoken) and is_han(spoken[k_end]):
                     k_end += 1
                 readings = _han_pinyin(spoken[i:k_end])[: j - i]
                 for k, p in enumerate(readings):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from .errors import LexiconError
+from .script import is_han
 from .symbols import syllable_to_symbols
 
 
@@ -53,7 +54,7 @@ def parse_pinyin(text: str) -> Tuple[str, ...]:
 
 
 def _han_count(word: str) -> int:
-    return sum(1 for c in word if "\u3400" <= c <= "\u9fff" or "\U00020000" <= c <= "\U0003134f")
+    return sum(1 for c in word if is_han(c))
 
 
 def make_entry(word: str, value: str) -> Entry:

@@ -19,11 +19,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import unicodedata
 from typing import Callable, Optional
 
 from . import digits
-from .script import to_simplified
+from .script import is_han, to_simplified
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ def _split_for_grammar(text: str):
     while len(text) - start > MAX_PIECE:
         cut = -1
         for i in range(start + MAX_PIECE, start + MAX_PIECE // 4, -1):
-            if _is_han(text[i - 1]) and _is_han(text[i]):
+            if is_han(text[i - 1]) and is_han(text[i]):
                 cut = i
                 break
         if cut < 0:
@@ -109,10 +108,6 @@ def _split_for_grammar(text: str):
         yield text[start:cut]
         start = cut
     yield text[start:]
-
-
-def _is_han(c: str) -> bool:
-    return unicodedata.category(c) == "Lo" and "CJK" in unicodedata.name(c, "")
 
 
 def read_digits(text: str) -> str:

@@ -28,6 +28,16 @@ def _converter() -> Callable[[str], str]:
     return _convert
 
 
+def is_han(c: str) -> bool:
+    """A Chinese character: the CJK unified ideograph blocks (A to G extensions), the
+    compatibility ideographs, and 〇."""
+    o = ord(c)
+    return (
+        0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF
+        or 0x20000 <= o <= 0x3134F or c == "〇"
+    )
+
+
 def _simplified_charset(c: str) -> bool:
     try:
         c.encode("gb2312")

@@ -41,7 +41,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
-from .config import SynthesisOptions
+from .config import UNKNOWN_POLICIES, SynthesisOptions
 from .errors import EdgeTTSError, FrontendError
 from .manifest import sha256
 from .metrics import LATENCY_BUCKETS, RTF_BUCKETS, Metrics
@@ -140,7 +140,7 @@ def parse_tts(body: dict, svc: Service) -> dict:
            "format": _choice(body.get("format", "wav"), "format", FORMATS),
            "stream": _bool(body.get("stream", False), "stream"),
            "speed": _speed(body.get("speed")),
-           "unknown": _choice(body.get("unknown", "spell"), "unknown", ("spell", "skip", "strict")),
+           "unknown": _choice(body.get("unknown", "spell"), "unknown", UNKNOWN_POLICIES),
            "ssml": None if body.get("ssml") is None else _bool(body.get("ssml"), "ssml"),
            "marks": _bool(body.get("marks", False), "marks")}
     if req["marks"] and req["stream"]:
