@@ -69,11 +69,11 @@ def main(argv=None) -> int:
                 counts[cls + "_ours_refuses"] += 1
             counts[cls] += 1
             per_clause[text] = [o_ids == t_ids, " ".join(utts[0].symbols) if o_ids else None,
-                                teacher._proc.text_to_phone(text)[1] if o_ids != t_ids else None]
+                                teacher.phones(text) if o_ids != t_ids else None]
             if o_ids == t_ids:
                 counts[cls + "_same"] += 1
             else:
-                examples[cls].append((text, teacher._proc.text_to_phone(text)[1],
+                examples[cls].append((text, teacher.phones(text),
                                       " ".join(utts[0].symbols) if o_ids else "(split/refused)"))
     dt = time.time() - t0
     print("sentences: %d, %.1f s" % (len(sents), dt))

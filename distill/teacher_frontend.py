@@ -39,3 +39,7 @@ class TeacherFrontend:
 
     def ids(self, text: str) -> List[int]:
         return list(self._proc.text_to_sequence(text, inference=True))
+
+    def phones(self, text: str) -> str:
+        """The teacher's symbols for `text`, space-separated (for showing disagreements)."""
+        return self._proc.text_to_phone(text)[1]

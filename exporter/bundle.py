@@ -35,10 +35,9 @@ from edgetts.exporter import student_graphs as G
 from edgetts.models.melgan import HOP, SAMPLE_RATE, MBMelGAN, min_frames, receptive_field_frames
 from edgetts.models.student import Student
 from edgetts.compat import MEANT_FOR, min_onnxruntime
-from edgetts.manifest import sha256
+from edgetts.manifest import SUPPORTED_FORMAT, sha256
 from edgetts.symbols import SYMBOLS
 
-FORMAT_VERSION = 1
 # The CPU graphs (fp32, int8) are written at opset 16, the newest that ONNX Runtime 1.11 (the
 # Jetson Nano's JetPack 4.6 wheel) reads, so one set of CPU graphs serves old and new runtimes.
 # Opset 17 only adds the LayerNormalization op; at 16 it is written as ReduceMean/Sub/Pow/Sqrt/Div,
@@ -316,7 +315,7 @@ class BundleBuilder:
     def manifest(self, comparisons: dict) -> dict:
         c = self.student.config
         return {
-            "format_version": FORMAT_VERSION,
+            "format_version": SUPPORTED_FORMAT,  # the version the runtime reads: one constant
             "name": "zh-baker-student",
             "language": "zh-CN",
             "sample_rate": SAMPLE_RATE,

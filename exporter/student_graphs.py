@@ -1,13 +1,11 @@
 """The student's graphs: text encoder, decoder step (growing or fixed-size cache), postnet+vocoder.
 
-Tensor names follow the ecosystem (onnxruntime-genai, optimum): ``past_key_values.{i}.key`` /
-``.value`` in, ``present.{i}.key`` / ``.value`` out, ``[batch, heads, time, head_dim]``. The
-templates are written into the manifest; the runtime never hard-codes them.
+Tensor names are the runtime's (``edgetts.graphs``): the exporter writes what the runtime reads.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
@@ -16,25 +14,10 @@ from torch import nn
 from edgetts.models.melgan import MBMelGAN
 from edgetts.models.student import Student, group, previous_frames, regulate
 
-PAST_KEY = "past_key_values.{i}.key"
-PAST_VALUE = "past_key_values.{i}.value"
-PRESENT_KEY = "present.{i}.key"
-PRESENT_VALUE = "present.{i}.value"
-
-ENCODER_INPUTS = ["phoneme_ids", "phoneme_lengths"]
-ENCODER_OUTPUTS = ["memory", "log_durations"]
-STEP_INPUTS = ["prev_frames", "text_context", "phone_progress", "position"]
-STEP_OUTPUTS = ["frames"]
-VOCODER_INPUTS = ["mel"]
-VOCODER_OUTPUTS = ["audio"]
-
-
-def cache_names(layers: int) -> Tuple[List[str], List[str]]:
-    past, present = [], []
-    for i in range(layers):
-        past += [PAST_KEY.format(i=i), PAST_VALUE.format(i=i)]
-        present += [PRESENT_KEY.format(i=i), PRESENT_VALUE.format(i=i)]
-    return past, present
+# The names live on the runtime side (torch-free), so both sides read one definition.
+from edgetts.graphs import (  # noqa: E402,F401
+    ENCODER_INPUTS, ENCODER_OUTPUTS, PAST_KEY, PAST_VALUE, PRESENT_KEY, PRESENT_VALUE, STEP_INPUTS,
+    STEP_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS, cache_names)
 
 
 class EncoderGraph(nn.Module):

@@ -15,6 +15,7 @@ from typing import Iterator, List, Optional
 import numpy as np
 
 from .config import CacheLayout
+from .graphs import STEP_INPUTS, STEP_OUTPUTS
 
 
 class StepDecoder:
@@ -54,6 +55,13 @@ class StepDecoder:
             return self._bound(context, progress)
         return self._numpy(context, progress)
 
+    @staticmethod
+    def _step_inputs(prev, context, progress, step: int, b: int):
+        """The step's inputs in STEP_INPUTS order: previous frames, text context, progress,
+        position."""
+        return (prev, np.ascontiguousarray(context[:, step]), np.ascontiguousarray(progress[:, step]),
+                np.full((b,), step, np.int64))
+
     def _numpy(self, context, progress):
         c = self.cache
         b, n = context.shape[:2]
@@ -61,11 +69,9 @@ class StepDecoder:
         past = [np.zeros((b, c.heads, t, c.head_dim), np.float32) for _ in self.past]
         prev = np.zeros((b, self.r, self.mel_bins), np.float32)
         for step in range(n):
-            feed = {"prev_frames": prev, "text_context": np.ascontiguousarray(context[:, step]),
-                    "phone_progress": np.ascontiguousarray(progress[:, step]),
-                    "position": np.full((b,), step, np.int64)}
+            feed = dict(zip(STEP_INPUTS, self._step_inputs(prev, context, progress, step, b)))
             feed.update(zip(self.past, past))
-            out = self.session.run(["frames"] + self.present, feed)
+            out = self.session.run(STEP_OUTPUTS + self.present, feed)
             prev, past = out[0], out[1:]
             yield prev
 
@@ -87,13 +93,11 @@ class StepDecoder:
             read, write = bufs[step % 2], bufs[(step + 1) % 2]
             binding.clear_binding_inputs()
             binding.clear_binding_outputs()
-            binding.bind_cpu_input("prev_frames", prev)
-            binding.bind_cpu_input("text_context", np.ascontiguousarray(context[:, step]))
-            binding.bind_cpu_input("phone_progress", np.ascontiguousarray(progress[:, step]))
-            binding.bind_cpu_input("position", np.full((b,), step, np.int64))
+            for name, value in zip(STEP_INPUTS, self._step_inputs(prev, context, progress, step, b)):
+                binding.bind_cpu_input(name, value)
             for name, v in zip(self.past, read):
                 binding.bind_ortvalue_input(name, v)
-            binding.bind_output("frames", "cpu")  # bound first: outputs come back in bind order
+            binding.bind_output(STEP_OUTPUTS[0], "cpu")  # bound first: outputs come back in bind order
             for name, v in zip(self.present, write):
                 binding.bind_ortvalue_output(name, v)
             self.session.run_with_iobinding(binding)

@@ -27,6 +27,7 @@ from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, NamedTupl
 
 import numpy as np
 
+from . import graphs
 from . import manifest as manifest_io
 from .bundle import locate
 from .compat import candidates
@@ -204,8 +205,8 @@ class Voice:
         c = self.config
         ids = np.asarray([utt.ids], np.int64)
         memory, log_dur = self.sessions["text_encoder"].run(
-            ["memory", "log_durations"],
-            {"phoneme_ids": ids, "phoneme_lengths": np.array([ids.shape[1]], np.int64)})
+            graphs.ENCODER_OUTPUTS, dict(zip(graphs.ENCODER_INPUTS,
+                                             (ids, np.array([ids.shape[1]], np.int64)))))
         speed: Union[float, np.ndarray] = o.speed or c.speed
         if utt.symbol_rate is not None:  # SSML prosody rate, per symbol
             speed = speed * np.asarray(utt.symbol_rate, np.float64)

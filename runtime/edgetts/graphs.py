@@ -1,0 +1,33 @@
+"""The graph contract that the exporter writes and the runtime reads: tensor names, in one place.
+
+Tensor names follow the ecosystem (onnxruntime-genai, optimum): ``past_key_values.{i}.key`` /
+``.value`` in, ``present.{i}.key`` / ``.value`` out, ``[batch, heads, time, head_dim]``. The
+cache templates are also written into each voice's manifest (``CacheLayout``), so a bundle
+says what it holds. This module is torch-free: ``exporter/student_graphs.py`` imports it.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+PAST_KEY = "past_key_values.{i}.key"
+PAST_VALUE = "past_key_values.{i}.value"
+PRESENT_KEY = "present.{i}.key"
+PRESENT_VALUE = "present.{i}.value"
+
+ENCODER_INPUTS = ["phoneme_ids", "phoneme_lengths"]   # [1, S] int64, [1] int64
+ENCODER_OUTPUTS = ["memory", "log_durations"]         # [1, S, D], [1, S]
+STEP_INPUTS = ["prev_frames", "text_context", "phone_progress", "position"]
+STEP_OUTPUTS = ["frames"]                             # [B, r, mel_bins]
+VOCODER_INPUTS = ["mel"]                              # [1, mel_bins, T]
+VOCODER_OUTPUTS = ["audio"]                           # [1, T * hop]
+
+
+def cache_names(layers: int) -> Tuple[List[str], List[str]]:
+    """Past (input) and present (output) cache tensor names, key then value per layer."""
+    past: List[str] = []
+    present: List[str] = []
+    for i in range(layers):
+        past += [PAST_KEY.format(i=i), PAST_VALUE.format(i=i)]
+        present += [PRESENT_KEY.format(i=i), PRESENT_VALUE.format(i=i)]
+    return past, present
