@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import onnx
@@ -222,17 +222,27 @@ def validate(graph_path: str, reference: Callable[[Dict[str, np.ndarray]], Dict[
                 continue
             err = np.abs(g.astype(np.float64) - ref.astype(np.float64))
             report.max_abs[name] = max(report.max_abs.get(name, 0.0), float(err.max(initial=0.0)))
-            c = checks[name]
-            bound = c.atol + c.rtol * np.abs(ref)
-            if np.any(err > bound):
-                report.failures.append(
-                    "%s: max error %.3g exceeds tolerance (atol %.3g, rtol %.3g: %s)"
-                    % (name, err.max(), c.atol, c.rtol, c.why))
-            # SNR is meaningless for near-silence (rms below -60 dBFS): there atol alone applies.
-            if c.min_snr_db is not None and np.sqrt(np.mean(ref.astype(np.float64) ** 2)) > 1e-3:
-                snr = snr_db(ref, g)
+            problems, snr = check_output(name, ref, g, checks[name])
+            report.failures += problems
+            if snr is not None:
                 report.snr_db[name] = min(report.snr_db.get(name, np.inf), snr)
-                if snr < c.min_snr_db:
-                    report.failures.append("%s: SNR %.1f dB below %.1f dB (%s)"
-                                           % (name, snr, c.min_snr_db, c.why))
     return report
+
+
+def check_output(name: str, ref: np.ndarray, got: np.ndarray, c: Check) -> Tuple[List[str], Optional[float]]:
+    """One output against its reference under `c`: the problems found, and the SNR where the
+    check asks for one. The one definition of a check, for ONNX-vs-PyTorch and graph-vs-graph
+    comparisons alike."""
+    problems = []
+    err = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+    bound = c.atol + c.rtol * np.abs(ref)
+    if np.any(err > bound):
+        problems.append("%s: max error %.3g exceeds tolerance (atol %.3g, rtol %.3g: %s)"
+                        % (name, err.max(), c.atol, c.rtol, c.why))
+    snr = None
+    # SNR is meaningless for near-silence (rms below -60 dBFS): there atol alone applies.
+    if c.min_snr_db is not None and np.sqrt(np.mean(ref.astype(np.float64) ** 2)) > 1e-3:
+        snr = snr_db(ref, got)
+        if snr < c.min_snr_db:
+            problems.append("%s: SNR %.1f dB below %.1f dB (%s)" % (name, snr, c.min_snr_db, c.why))
+    return problems, snr

@@ -189,3 +189,20 @@ def test_teacher_mel_through_onnx_sounds_like_speech(bundle, real_mel):
     assert voiced >= 5
     flatness = np.exp(np.mean(np.log(spec[1:] + 1e-20))) / np.mean(spec[1:])
     assert flatness < 0.05  # white noise is ~0.56
+
+
+def test_fp16_vocoder_check_requires_the_snr():
+    """The bundle's FP16 vocoder comparison uses vocoder.py's check, SNR included: an output
+    within the 0.05 amplitude bound but only 20 dB above its error fails; one at 60 dB passes."""
+    from edgetts.exporter import onnx_tools as T
+    from edgetts.exporter.vocoder import FP16_CHECK
+
+    rng = np.random.default_rng(0)
+    ref = (0.1 * np.sin(np.linspace(0, 400, 24000))).astype(np.float32)
+    rms = float(np.sqrt(np.mean(ref ** 2)))
+    for snr, ok in ((20.0, False), (60.0, True)):
+        noise = rng.standard_normal(ref.shape) * rms * 10 ** (-snr / 20)
+        got = (ref + np.clip(noise, -0.04, 0.04)).astype(np.float32)
+        problems, measured = T.check_output("audio", ref, got, FP16_CHECK)
+        assert measured is not None and abs(measured - snr) < 1.0
+        assert (problems == []) == ok, problems
