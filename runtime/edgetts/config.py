@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 
@@ -46,6 +46,8 @@ class GraphInfo:
     ir_version: int = 8
     min_onnxruntime: str = "1.11"  # the oldest ONNX Runtime release that opens it (compat.py)
     providers: Tuple[str, ...] = ()  # what it is meant for: tensorrt, cuda, cpu
+    inputs: Dict[str, list] = field(default_factory=dict)   # name → dims (ints or axis names)
+    outputs: Dict[str, list] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class VoiceConfig:
     max_frames_per_symbol: int
     first_chunk_frames: int
     chunk_frames: int
+    validation: Dict[str, Any] = field(default_factory=dict)  # the exporter's parity figures
+    provenance: Dict[str, Any] = field(default_factory=dict)  # where the weights came from
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Reading and verifying ``voice.json`` before any session is opened.
-
-Every problem found is reported together, each with what to do about it.
+"""``voice.json``, the voice manifest: one schema for the exporter that writes it and the
+runtime that reads it. ``to_dict``/``from_dict`` map ``config.VoiceConfig`` to and from the JSON
+(one ``FORMAT_VERSION``); ``write`` stores it, ``load`` reads it and verifies every graph's
+checksum before any session is opened. Every problem found is reported with what to do.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from .config import CacheLayout, GraphInfo, VoiceConfig
 from .errors import BundleError
 from .symbols import SYMBOLS
 
-SUPPORTED_FORMAT = 1
+FORMAT_VERSION = 1  # what this edgetts writes and reads
 ROLES = ("text_encoder", "decoder_step", "vocoder")
+REQUIRED = ("name", "language", "sample_rate", "hop", "mel_bins", "reduction_factor", "d_model",
+            "symbols", "graphs", "cache", "vocoder", "decoding")
 
 
 def sha256(path: str) -> str:
@@ -28,32 +31,53 @@ def sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def load(bundle: str, check_files: bool = True) -> VoiceConfig:
-    path = os.path.join(bundle, "voice.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            m = json.load(f)
-    except FileNotFoundError:
-        raise BundleError("%s is missing: %r is not a voice bundle (build one with `make export`)"
-                          % (path, bundle)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError("%s is not valid JSON (%s): the bundle is corrupt, rebuild it with "
-                          "`make export`" % (path, exc)) from None
+# -- the schema: VoiceConfig <-> voice.json, one definition for the exporter and the runtime --------
+
+def to_dict(config: VoiceConfig) -> dict:
+    """The manifest of `config`, as the exporter writes it."""
+    c = config.cache
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": config.name, "language": config.language, "sample_rate": config.sample_rate,
+        "hop": config.hop, "mel_bins": config.mel_bins, "reduction_factor": config.reduction_factor,
+        "d_model": config.d_model, "symbols": list(config.symbols),
+        "graphs": {v: {role: _graph_to_dict(g) for role, g in roles.items()}
+                   for v, roles in config.graphs.items()},
+        "cache": {"layers": c.layers, "heads": c.heads, "head_dim": c.head_dim, "max_steps": c.max_steps,
+                  "past_key": c.past_key, "past_value": c.past_value,
+                  "present_key": c.present_key, "present_value": c.present_value},
+        "vocoder": {"context_frames": config.context_frames, "min_frames": config.min_frames},
+        "decoding": {"speed": config.speed, "max_frames_per_symbol": config.max_frames_per_symbol,
+                     "first_chunk_frames": config.first_chunk_frames, "chunk_frames": config.chunk_frames},
+        "validation": config.validation,
+        "provenance": config.provenance,
+    }
+
+
+def _graph_to_dict(g: GraphInfo) -> dict:
+    out = {"file": g.file, "sha256": g.sha256, "precision": g.precision, "opset": g.opset,
+           "ir_version": g.ir_version, "min_onnxruntime": g.min_onnxruntime,
+           "providers": list(g.providers), "inputs": g.inputs, "outputs": g.outputs}
+    if g.cache is not None:
+        out["cache"] = g.cache
+    return out
+
+
+def from_dict(m: dict, where: str = "voice.json") -> VoiceConfig:
+    """Parse a manifest (raises BundleError naming what is wrong and what to do)."""
     if not isinstance(m, dict):
-        raise BundleError("%s must hold a JSON object" % path)
+        raise BundleError("%s must hold a JSON object" % where)
     version = m.get("format_version")
-    if version != SUPPORTED_FORMAT:
+    if version != FORMAT_VERSION:
         raise BundleError(
             "%s has format_version %r, this edgetts reads version %d: %s" % (
-                path, version, SUPPORTED_FORMAT,
+                where, version, FORMAT_VERSION,
                 "upgrade edgetts (pip install -U edgetts)" if isinstance(version, int)
-                and version > SUPPORTED_FORMAT else "re-export the voice with this edgetts"))
-    problems: List[str] = []
-    required = ("name", "language", "sample_rate", "hop", "mel_bins", "reduction_factor",
-                "d_model", "symbols", "graphs", "cache", "vocoder", "decoding")
-    missing = [k for k in required if k not in m]
+                and version > FORMAT_VERSION else "re-export the voice with this edgetts"))
+    missing = [k for k in REQUIRED if k not in m]
     if missing:
-        raise BundleError("%s lacks %s: re-export the voice" % (path, ", ".join(missing)))
+        raise BundleError("%s lacks %s: re-export the voice" % (where, ", ".join(missing)))
+    problems: List[str] = []
     if m["symbols"] != SYMBOLS:
         problems.append("its symbol table differs from this front-end's 219 Baker symbols "
                         "(a voice for another front-end)")
@@ -67,21 +91,14 @@ def load(bundle: str, check_files: bool = True) -> VoiceConfig:
                 continue
             opset = int(g["opset"])
             ir = int(g.get("ir_version", 7 if opset <= 13 else 8))
-            info = GraphInfo(g["file"], g["sha256"], g["precision"], opset, g.get("cache"), ir,
-                             str(g.get("min_onnxruntime") or min_onnxruntime(opset, ir)),
-                             tuple(g.get("providers") or MEANT_FOR.get(variant, ())))
-            graphs[variant][role] = info
-            if not check_files:
-                continue
-            fp = os.path.join(bundle, info.file)
-            if not os.path.isfile(fp):
-                problems.append("%s (%s %s) is missing" % (info.file, variant, role))
-            elif sha256(fp) != info.sha256:
-                problems.append("%s does not match its sha256 in voice.json (corrupt or replaced)"
-                                % info.file)
+            graphs[variant][role] = GraphInfo(
+                g["file"], g["sha256"], g["precision"], opset, g.get("cache"), ir,
+                str(g.get("min_onnxruntime") or min_onnxruntime(opset, ir)),
+                tuple(g.get("providers") or MEANT_FOR.get(variant, ())),
+                dict(g.get("inputs") or {}), dict(g.get("outputs") or {}))
     if problems:
-        raise BundleError("voice bundle %r is not usable:\n  - %s\nRe-export it with `make export`."
-                          % (bundle, "\n  - ".join(problems)))
+        raise BundleError("%s describes an unusable voice:\n  - %s\nRe-export it with `make export`."
+                          % (where, "\n  - ".join(problems)))
     c, d = m["cache"], m["decoding"]
     return VoiceConfig(
         name=m["name"], language=m["language"], sample_rate=int(m["sample_rate"]),
@@ -92,4 +109,45 @@ def load(bundle: str, check_files: bool = True) -> VoiceConfig:
         context_frames=int(m["vocoder"]["context_frames"]), min_frames=int(m["vocoder"]["min_frames"]),
         speed=float(d["speed"]), max_frames_per_symbol=int(d["max_frames_per_symbol"]),
         first_chunk_frames=int(d["first_chunk_frames"]), chunk_frames=int(d["chunk_frames"]),
+        validation=dict(m.get("validation") or {}), provenance=dict(m.get("provenance") or {}),
     )
+
+
+# -- files --------------------------------------------------------------------------------------
+
+def write(bundle: str, config: VoiceConfig) -> str:
+    """Write `config` as ``bundle/voice.json`` (atomically: a reader never sees half a file)."""
+    path = os.path.join(bundle, "voice.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(to_dict(config), f, indent=1, ensure_ascii=False)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def load(bundle: str, check_files: bool = True) -> VoiceConfig:
+    """Read and verify ``bundle/voice.json``; with `check_files`, every graph must exist and
+    match its checksum. Every problem found is reported together."""
+    path = os.path.join(bundle, "voice.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            m = json.load(f)
+    except FileNotFoundError:
+        raise BundleError("%s is missing: %r is not a voice bundle (build one with `make export`)"
+                          % (path, bundle)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError("%s is not valid JSON (%s): the bundle is corrupt, rebuild it with "
+                          "`make export`" % (path, exc)) from None
+    config = from_dict(m, path)
+    problems = []
+    for variant, roles in (config.graphs.items() if check_files else ()):
+        for role, info in roles.items():
+            fp = os.path.join(bundle, info.file)
+            if not os.path.isfile(fp):
+                problems.append("%s (%s %s) is missing" % (info.file, variant, role))
+            elif sha256(fp) != info.sha256:
+                problems.append("%s does not match its sha256 in voice.json (corrupt or replaced)"
+                                % info.file)
+    if problems:
+        raise BundleError("voice bundle %r is not usable:\n  - %s\nRe-export it with `make export`."
+                          % (bundle, "\n  - ".join(problems)))
+    return config
