@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgetts.config import CacheLayout
+from edgetts.decoder import StepDecoder
 from edgetts.models.melgan import MBMelGAN
 from edgetts.models.student import Student, group, previous_frames, regulate
 
@@ -144,18 +146,11 @@ def teacher_forced_case(student: Student, symbols: int = 15, seed: int = 3):
 
 
 def decode_through_onnx(session, prev, ctx, prog, layers: int, heads: int, head_dim: int,
-                        static: bool, max_steps: int, dtype=np.float32) -> np.ndarray:
-    """Run every step of a teacher-forced utterance through a decoder_step session."""
-    past_names, present_names = cache_names(layers)
-    n = prev.shape[1]
-    t = max_steps if static else 0
-    past = [np.zeros((1, heads, t, head_dim), dtype) for _ in past_names]
-    out = []
-    for s in range(n):
-        feed = {"prev_frames": prev[:, s], "text_context": ctx[:, s], "phone_progress": prog[:, s],
-                "position": np.array([s], np.int64)}
-        feed.update(dict(zip(past_names, past)))
-        res = session.run(["frames"] + present_names, feed)
-        out.append(res[0])
-        past = res[1:]
-    return np.stack(out, axis=1)
+                        static: bool, max_steps: int) -> np.ndarray:
+    """Every step of a teacher-forced utterance through a decoder_step session, by the runtime's
+    own decode loop (``StepDecoder``, teacher forcing on; a static cache through IO binding, the
+    path GPUs take) → frames ``[1, N, r, mel]``."""
+    layout = CacheLayout(layers, heads, head_dim, max_steps, PAST_KEY, PAST_VALUE, PRESENT_KEY,
+                         PRESENT_VALUE)
+    dec = StepDecoder(session, layout, static, prev.shape[3], prev.shape[2], "cpu", io_binding=static)
+    return np.stack(list(dec.batch_frames(ctx, prog, teacher=prev)), axis=1)

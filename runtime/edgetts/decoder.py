@@ -44,16 +44,21 @@ class StepDecoder:
             raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
                              "split the text further" % (n, self.cache.max_steps))
 
-    def batch_frames(self, context: np.ndarray, progress: np.ndarray) -> Iterator[np.ndarray]:
+    def batch_frames(self, context: np.ndarray, progress: np.ndarray,
+                     teacher: Optional[np.ndarray] = None) -> Iterator[np.ndarray]:
         """Decode B utterances in lock-step: context ``[B, N, r, D]``, progress ``[B, N, r, 2]``
         → yields N arrays ``[B, r, mel]``. All rows share the step index, so their caches have
         the same length and attention needs no mask; an utterance shorter than N is padded at
         its end with zero context, and because decoding is causal the padding cannot change
-        its earlier frames (the caller drops the padded steps' output)."""
+        its earlier frames (the caller drops the padded steps' output).
+
+        ``teacher`` ``[B, N, r, mel]``: the previous frames to feed at each step instead of the
+        decoder's own (teacher forcing), which the exporter uses to check step-by-step decoding
+        against the PyTorch model's full causal pass through this same loop."""
         self._check_steps(context.shape[1])
         if self.static and self.io_binding:
-            return self._bound(context, progress)
-        return self._numpy(context, progress)
+            return self._bound(context, progress, teacher)
+        return self._numpy(context, progress, teacher)
 
     @staticmethod
     def _step_inputs(prev, context, progress, step: int, b: int):
@@ -62,20 +67,22 @@ class StepDecoder:
         return (prev, np.ascontiguousarray(context[:, step]), np.ascontiguousarray(progress[:, step]),
                 np.full((b,), step, np.int64))
 
-    def _numpy(self, context, progress):
+    def _numpy(self, context, progress, teacher=None):
         c = self.cache
         b, n = context.shape[:2]
         t = c.max_steps if self.static else 0
         past = [np.zeros((b, c.heads, t, c.head_dim), np.float32) for _ in self.past]
         prev = np.zeros((b, self.r, self.mel_bins), np.float32)
         for step in range(n):
+            if teacher is not None:
+                prev = np.ascontiguousarray(teacher[:, step], np.float32)
             feed = dict(zip(STEP_INPUTS, self._step_inputs(prev, context, progress, step, b)))
             feed.update(zip(self.past, past))
             out = self.session.run(STEP_OUTPUTS + self.present, feed)
             prev, past = out[0], out[1:]
             yield prev
 
-    def _bound(self, context, progress):
+    def _bound(self, context, progress, teacher=None):
         """The static-cache loop with IO binding, for a batch ``[B, N, r, D]`` as for one
         utterance: the caches live in two ORT buffers per name, read one and write the other in
         turn, and stay on the device; only the r new frames of each row cross to the host."""
@@ -91,6 +98,8 @@ class StepDecoder:
         binding = self.session.io_binding()
         for step in range(n):
             read, write = bufs[step % 2], bufs[(step + 1) % 2]
+            if teacher is not None:
+                prev = np.ascontiguousarray(teacher[:, step], np.float32)
             binding.clear_binding_inputs()
             binding.clear_binding_outputs()
             for name, value in zip(STEP_INPUTS, self._step_inputs(prev, context, progress, step, b)):
