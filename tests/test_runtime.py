@@ -338,3 +338,26 @@ def test_bench_measures_a_configuration_in_a_subprocess(bundle):
 def test_bench_cli_rejects_unknown_configurations(bundle):
     r = CliRunner().invoke(main, ["bench", "--voice", bundle, "--configs", "ort-fp64"])
     assert r.exit_code == 2 and "unknown configuration(s) ort-fp64" in r.output
+
+
+def test_probe_keeps_ort_log_level_and_its_notices_off_stderr(monkeypatch, capfd):
+    """Probing a provider that fails to load here (CUDA without its libraries, or a build
+    without it) reports the reason itself: ONNX Runtime's own error lines do not reach stderr,
+    its process-wide log level is never touched, and other stderr output passes through."""
+    import os
+
+    import onnxruntime as ort
+
+    from edgetts import providers
+
+    calls = []
+    monkeypatch.setattr(ort, "set_default_logger_severity", lambda level: calls.append(level))
+    with providers._without_ort_notices():
+        os.write(2, b"application line\n")
+        os.write(2, b"\x1b[1;31m2026 [E:onnxruntime:Default, x.cc:1] failed\n\x1b[m\n")
+    r = providers.probe("cuda")
+    err = capfd.readouterr().err
+    assert calls == []
+    assert "application line" in err and "onnxruntime" not in err
+    if not r.loads:
+        assert r.detail

@@ -12,6 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -44,6 +47,36 @@ def _quiet_options():
     return so
 
 
+@contextlib.contextmanager
+def _without_ort_notices():
+    """Hold back ONNX Runtime's own lines on the process's stderr (file descriptor 2, where its
+    native logger writes) while a probe session opens; anything else written there meanwhile is
+    passed on afterwards, so nothing of the application's is lost."""
+    fd = 2  # ORT's native logger writes here, whatever sys.stderr is
+    try:
+        os.fstat(fd)
+    except OSError:  # no stderr at all: nothing to filter
+        yield
+        return
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        finally:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            keep = [ln for ln in tmp.read().splitlines(keepends=True)
+                    if b"onnxruntime" not in ln and re.sub(rb"\x1b\[[0-9;]*m|\s", b"", ln)]
+            if keep:
+                os.write(fd, b"".join(keep))
+
+
 def probe(name: str) -> ProbeResult:
     """Open the probe model with provider `name` alone and report whether it really ran there."""
     import onnxruntime as ort
@@ -57,14 +90,12 @@ def probe(name: str) -> ProbeResult:
     if not built:
         return ProbeResult(name, False, False, "this onnxruntime build has no %s" % full)
     try:
-        # ORT prints its own fallback notice; we report the outcome ourselves instead.
-        ort.set_default_logger_severity(4)
-        with contextlib.redirect_stdout(io.StringIO()):
+        # ORT prints its own fallback notice; we report the outcome ourselves instead. Its
+        # process-wide log level is left alone (ORT cannot tell us what the application set).
+        with contextlib.redirect_stdout(io.StringIO()), _without_ort_notices():
             sess = ort.InferenceSession(PROBE_MODEL, sess_options=_quiet_options(), providers=[full])
     except Exception as exc:  # library missing, driver too old, ...
         return ProbeResult(name, True, False, str(exc).strip().splitlines()[0][:200])
-    finally:
-        ort.set_default_logger_severity(2)
     got = sess.get_providers()
     if not got or got[0] != full:
         return ProbeResult(
