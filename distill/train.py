@@ -22,7 +22,9 @@ import random
 import signal
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass
+from typing import Dict
 
 import numpy as np
 import torch
@@ -119,7 +121,7 @@ def losses(model: Student, batch, tc: TrainConfig, step: int, gen: torch.Generat
     ids, lengths, dur, mel, frames = batch
     c = model.config
     memory, log_dur = model.encoder(ids, lengths)
-    valid_sym = (torch.arange(ids.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).float()
+    valid_sym = (torch.arange(ids.shape[1], device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)).float()
     dur_loss = (((log_dur - torch.log1p(dur.float())) ** 2) * valid_sym).sum() / valid_sym.sum()
     ctx, prog, _ = regulate(memory, dur, c.r)  # teacher durations in training
     t = mel.shape[1]
@@ -132,13 +134,14 @@ def losses(model: Student, batch, tc: TrainConfig, step: int, gen: torch.Generat
         share = tc.ss_max * min(1.0, (step - tc.ss_start) / max(1, tc.ss_ramp))
         with torch.no_grad():
             pred = model.decoder(prev, ctx, prog)
-        use = (torch.rand(prev.shape[:2], generator=gen) < share).float()[..., None, None]
+        # the generator lives on the CPU (reproducible on every device); its draws move over
+        use = (torch.rand(prev.shape[:2], generator=gen) < share).float().to(prev.device)[..., None, None]
         prev = use * previous_frames(pred) + (1 - use) * prev
     if tc.input_noise:
-        prev = prev + torch.randn(prev.shape, generator=gen) * tc.input_noise
+        prev = prev + torch.randn(prev.shape, generator=gen).to(prev.device) * tc.input_noise
     out = model.decoder(prev, ctx, prog).reshape(mel.shape)
     post = model.postnet(out.transpose(1, 2)).transpose(1, 2)
-    mask = (torch.arange(t).unsqueeze(0) < frames.unsqueeze(1)).float().unsqueeze(-1)
+    mask = (torch.arange(t, device=mel.device).unsqueeze(0) < frames.unsqueeze(1)).float().unsqueeze(-1)
     denom = mask.sum() * mel.shape[-1]
     mel_loss = (torch.abs(out - mel) * mask).sum() / denom
     post_loss = (torch.abs(post - mel) * mask).sum() / denom
@@ -161,7 +164,7 @@ def export_fp16(model: Student, path: str, meta: dict) -> None:
     torch.save({"model": state, "config": model.config.to_dict(), **meta}, path)
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/distill")
     ap.add_argument("--run", default="runs/student")
@@ -172,34 +175,35 @@ def main(argv=None) -> int:
     ap.add_argument("--init", default=None, help="start from this FP16 checkpoint")
     ap.add_argument("--export", default=None, help="write the FP16 checkpoint here when done")
     ap.add_argument("--limit", type=int, default=0, help="use only this many utterances")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     ap.add_argument("--decay-steps", type=int, default=0, help="override the LR schedule length")
     ap.add_argument("--ss-start", type=int, default=-1, help="override when scheduled sampling starts")
     ap.add_argument("--ss-ramp", type=int, default=0, help="override its ramp length")
-    args = ap.parse_args(argv)
-    tc = CONFIGS[args.config]
+    return ap.parse_args(argv)
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The named configuration with the command line's overrides, as a copy (CONFIGS stays as
+    written, so one run's overrides never leak into another in the same process)."""
+    tc = dataclasses.replace(CONFIGS[args.config])
     if args.decay_steps:
         tc.decay_steps = args.decay_steps
     if args.ss_start >= 0:
         tc.ss_start = args.ss_start
     if args.ss_ramp:
         tc.ss_ramp = args.ss_ramp
-    torch.set_num_threads(tc.threads)
-    os.makedirs(args.run, exist_ok=True)
-    last = os.path.join(args.run, "last.pt")
-    t0 = time.time()
-    items = load_split(args.data, "train", args.limit)
-    print("loaded %d utterances (%.1f h) in %.0f s" % (
-        len(items), sum(len(m) for _, _, m in items) * 300 / 24000 / 3600, time.time() - t0), flush=True)
+    return tc
 
+
+def restore(args: argparse.Namespace, tc: TrainConfig, last: str):
+    """Model and optimizer on the device, resumed from `last` or initialised from --init;
+    returns (model, optimizer, step, seconds trained so far)."""
     model = Student()
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(0.9, 0.98),
-                            weight_decay=tc.weight_decay)
-    step, spent = 0, 0.0
+    step, spent, optim_state = 0, 0.0, None
     if os.path.exists(last):
         ck = torch.load(last, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optim"])
+        optim_state = ck["optim"]
         step, spent = ck["step"], ck.get("train_seconds", 0.0)
         print("resumed from %s at step %d" % (last, step), flush=True)
     elif args.init:
@@ -208,19 +212,49 @@ def main(argv=None) -> int:
         step, spent = meta.get("step", 0), meta.get("train_seconds", 0.0)
         tc.warmup = step + 200  # a fresh optimizer needs a short warm-up again
         print("initialised from %s (step %d)" % (args.init, step), flush=True)
-    model.to(args.device).train()
-    print("student: %d parameters, config %s" % (model.num_parameters(), args.config), flush=True)
+    model.to(args.device).train()  # before the optimizer, so that its state follows the weights
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(0.9, 0.98),
+                            weight_decay=tc.weight_decay)
+    if optim_state is not None:
+        opt.load_state_dict(optim_state)  # moves the moments to the parameters' device
+    return model, opt, step, spent
 
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    tc = train_config(args)
+    torch.set_num_threads(tc.threads)
+    os.makedirs(args.run, exist_ok=True)
+    last = os.path.join(args.run, "last.pt")
+    t0 = time.time()
+    items = load_split(args.data, "train", args.limit)
+    print("loaded %d utterances (%.1f h) in %.0f s" % (
+        len(items), sum(len(m) for _, _, m in items) * 300 / 24000 / 3600, time.time() - t0), flush=True)
+    model, opt, step, spent = restore(args, tc, last)
+    print("student: %d parameters, config %s" % (model.num_parameters(), args.config), flush=True)
+    step, elapsed = train_loop(args, tc, model, opt, items, step, spent, last)
+    save(last, model, opt, step, tc, {"train_seconds": elapsed})
+    print("saved %s at step %d (%.1f min of training)" % (last, step, elapsed / 60), flush=True)
+    if args.export:
+        export_fp16(model.cpu().eval(), args.export,
+                    {"step": step, "train_seconds": elapsed, "train_config": args.config})
+        print("wrote %s" % args.export, flush=True)
+    return 0
+
+
+def train_loop(args, tc: TrainConfig, model: Student, opt, items, step: int, spent: float, last: str):
+    """Train until --steps, --minutes or SIGTERM/SIGINT, saving every --save-every steps;
+    returns (step, seconds trained in all)."""
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *a: stop.update(now=True))
     signal.signal(signal.SIGINT, lambda *a: stop.update(now=True))
     rng = random.Random(step)
     gen = torch.Generator().manual_seed(step)
     session_start = time.time()
-    avg = {}
+    avg: Dict[str, float] = {}
     while step < args.steps and not stop["now"]:
         for idx in batches(items, tc.batch_frames, rng):
-            batch = collate(items, idx, model.config.r)
+            batch = tuple(x.to(args.device) for x in collate(items, idx, model.config.r))
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, tc)
             loss, parts = losses(model, batch, tc, step, gen)
@@ -242,14 +276,7 @@ def main(argv=None) -> int:
             if stop["now"] or over or step >= args.steps:
                 stop["now"] = True
                 break
-    elapsed = spent + time.time() - session_start
-    save(last, model, opt, step, tc, {"train_seconds": elapsed})
-    print("saved %s at step %d (%.1f min of training)" % (last, step, elapsed / 60), flush=True)
-    if args.export:
-        export_fp16(model.cpu().eval(), args.export,
-                    {"step": step, "train_seconds": elapsed, "train_config": args.config})
-        print("wrote %s" % args.export, flush=True)
-    return 0
+    return step, spent + time.time() - session_start
 
 
 if __name__ == "__main__":

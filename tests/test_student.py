@@ -94,3 +94,39 @@ def test_vocoder_graph_in_the_2d_layout_computes_the_same_function(tflite_vocode
     assert one.shape == two.shape == (2, 37 * 300)
     assert (one - two).abs().max().item() < 1e-5
     assert not any(isinstance(m, torch.nn.Conv1d) for m in two_graph.modules())
+
+
+def _tiny_distill_data(root, n=3):
+    """A train split in the distillation format: ids, teacher durations, teacher mels."""
+    import json
+    import os
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    os.makedirs(os.path.join(root, "mels"))
+    with open(os.path.join(root, "train.jsonl"), "w", encoding="utf-8") as f:
+        for k in range(n):
+            ids = rng.integers(6, 218, 5)
+            dur = rng.integers(1, 4, 5)
+            mel = rng.standard_normal((int(dur.sum()), 80)).astype(np.float16)
+            np.savez(os.path.join(root, "mels", "u%d.npz" % k), mel=mel, durations=dur)
+            f.write(json.dumps({"key": "u%d" % k, "ids": ids.tolist()}) + "\n")
+
+
+def test_training_runs_resumes_and_leaves_the_named_configs_alone(tmp_path):
+    """Two steps on the CPU, then a resume to four: batches go to --device, the run's
+    overrides apply to a copy (CONFIGS stays as written), the checkpoint carries the step."""
+    torch = pytest.importorskip("torch")
+    from edgetts.distill import train
+
+    data, run = str(tmp_path / "data"), str(tmp_path / "run")
+    _tiny_distill_data(data)
+    before = dict(train.CONFIGS["cpu"].__dict__)
+    args = ["--data", data, "--run", run, "--device", "cpu", "--decay-steps", "7", "--ss-start", "0"]
+    assert train.main(args + ["--steps", "2"]) == 0
+    assert train.CONFIGS["cpu"].__dict__ == before
+    ck = torch.load(run + "/last.pt", map_location="cpu", weights_only=False)
+    assert ck["step"] == 2 and ck["train"]["decay_steps"] == 7 and ck["train"]["ss_start"] == 0
+    assert train.main(args + ["--steps", "4"]) == 0
+    assert torch.load(run + "/last.pt", map_location="cpu", weights_only=False)["step"] == 4
