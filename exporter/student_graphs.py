@@ -5,7 +5,6 @@ Tensor names are the runtime's (``edgetts.graphs``): the exporter writes what th
 
 from __future__ import annotations
 
-from typing import Dict
 
 import numpy as np
 import torch
@@ -18,8 +17,8 @@ from edgetts.models.student import Student, group, previous_frames, regulate
 
 # The names live on the runtime side (torch-free), so both sides read one definition.
 from edgetts.graphs import (  # noqa: E402,F401
-    ENCODER_INPUTS, ENCODER_OUTPUTS, PAST_KEY, PAST_VALUE, PRESENT_KEY, PRESENT_VALUE, STEP_INPUTS,
-    STEP_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS, cache_names)
+    ENCODER_AXES, ENCODER_INPUTS, ENCODER_OUTPUTS, PAST_KEY, PAST_VALUE, PRESENT_KEY, PRESENT_VALUE,
+    STEP_INPUTS, STEP_OUTPUTS, VOCODER_AXES, VOCODER_INPUTS, VOCODER_OUTPUTS, cache_names, step_axes)
 
 
 class EncoderGraph(nn.Module):
@@ -111,21 +110,6 @@ def example_inputs(student: Student, batch: int = 1, symbols: int = 12, past_len
     step = (torch.randn(batch, c.r, c.n_mels, generator=g), torch.randn(batch, c.r, c.d_model, generator=g),
             torch.rand(batch, c.r, 2, generator=g), torch.full((batch,), past_len, dtype=torch.long))
     return (ids, lengths), step + tuple(past)
-
-
-def step_axes(layers: int, static: bool) -> Dict[str, Dict[int, str]]:
-    past, present = cache_names(layers)
-    axes = {n: {0: "batch"} for n in STEP_INPUTS + STEP_OUTPUTS}
-    for n in past:
-        axes[n] = {0: "batch"} if static else {0: "batch", 2: "past_steps"}
-    for n in present:
-        axes[n] = {0: "batch"} if static else {0: "batch", 2: "total_steps"}
-    return axes
-
-
-ENCODER_AXES = {"phoneme_ids": {0: "batch", 1: "symbols"}, "phoneme_lengths": {0: "batch"},
-                "memory": {0: "batch", 1: "symbols"}, "log_durations": {0: "batch", 1: "symbols"}}
-VOCODER_AXES = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}}
 
 
 @torch.no_grad()

@@ -25,12 +25,12 @@ import onnx
 import torch
 
 from edgetts.exporter import onnx_tools as T
+from edgetts.graphs import VOCODER_AXES, VOCODER_INPUTS, VOCODER_OUTPUTS
 from edgetts.exporter.tflite_vocoder import load_tflite_vocoder
 from edgetts.models.melgan import MBMelGAN, min_frames, receptive_field_frames
 
-INPUTS = ["mel"]
-OUTPUTS = ["audio"]
-AXES = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}}
+# the runtime's names (edgetts.graphs): this graph is the bundles' vocoder role too
+INPUTS, OUTPUTS, AXES = VOCODER_INPUTS, VOCODER_OUTPUTS, VOCODER_AXES
 
 # Tolerances, chosen from what was measured on real teacher mels and random mels:
 # - FP32: the same float32 math in another order (oneDNN vs MLAS conv kernels) through 40

@@ -8,7 +8,7 @@ says what it holds. This module is torch-free: ``exporter/student_graphs.py`` im
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 PAST_KEY = "past_key_values.{i}.key"
 PAST_VALUE = "past_key_values.{i}.value"
@@ -31,3 +31,21 @@ def cache_names(layers: int) -> Tuple[List[str], List[str]]:
         past += [PAST_KEY.format(i=i), PAST_VALUE.format(i=i)]
         present += [PRESENT_KEY.format(i=i), PRESENT_VALUE.format(i=i)]
     return past, present
+
+
+# Dynamic axes: what may vary between calls (ONNX export names them; TensorRT profiles cover them).
+ENCODER_AXES = {"phoneme_ids": {0: "batch", 1: "symbols"}, "phoneme_lengths": {0: "batch"},
+                "memory": {0: "batch", 1: "symbols"}, "log_durations": {0: "batch", 1: "symbols"}}
+VOCODER_AXES = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}}
+
+
+def step_axes(layers: int, static: bool) -> Dict[str, Dict[int, str]]:
+    """The decoder step's dynamic axes: the batch everywhere, and the cache length unless the
+    cache is static (fixed at max_steps)."""
+    past, present = cache_names(layers)
+    axes = {n: {0: "batch"} for n in STEP_INPUTS + STEP_OUTPUTS}
+    for n in past:
+        axes[n] = {0: "batch"} if static else {0: "batch", 2: "past_steps"}
+    for n in present:
+        axes[n] = {0: "batch"} if static else {0: "batch", 2: "total_steps"}
+    return axes
