@@ -206,3 +206,24 @@ def test_fp16_vocoder_check_requires_the_snr():
         problems, measured = T.check_output("audio", ref, got, FP16_CHECK)
         assert measured is not None and abs(measured - snr) < 1.0
         assert (problems == []) == ok, problems
+
+
+def test_streaming_windows_grow_and_carry_over(bundle, real_mel):
+    """Fed one frame at a time, the windows double from the steady size up to the largest
+    (the overlap's share shrinks while each window stays ready before the last one has played),
+    the output still equals one pass, and the last size is handed to the next clause."""
+    out, facts = bundle
+    voc = OnnxVocoder(os.path.join(out, "vocoder.fp32.onnx"))
+    mel = np.concatenate([real_mel] * 4)[:700]
+    stream = StreamingVocoder(voc, context=facts["fp32"]["context_frames"], chunk=24, first_chunk=8,
+                              max_chunk=128)
+    parts, kept = [], []
+    for i in range(len(mel)):
+        audio = stream.push(mel[i:i + 1])
+        if audio.size:
+            kept.append(len(audio) // 300)
+            parts.append(audio)
+    parts.append(stream.finish())
+    assert kept[:6] == [8, 24, 48, 96, 128, 128]
+    assert stream.next_wait == 128
+    assert np.abs(np.concatenate(parts) - voc(mel)).max() < 1e-5

@@ -318,16 +318,17 @@ class ClauseAudio:
         self._max_chunk = max(self._chunk, o.max_chunk_frames or StreamingVocoder.MAX_CHUNK)
         self._clause: Optional[_Clause] = None
         self._samples = 0  # samples of the request returned so far
+        self._wait = self._chunk  # frames the next clause's first window waits for
 
     def event(self, event: Event) -> List[AudioChunk]:
         """One decoder event → the chunks that are now ready."""
         c = self._config
         if isinstance(event, ClauseStart):
             # Only the first clause needs a small first window (first-audio latency); later
-            # ones start while earlier audio is still playing, so they take the larger,
-            # cheaper windows from their first frame on.
+            # ones start while earlier audio is still playing, so they go on with the grown,
+            # cheaper windows of the clause before (often the whole clause in one window).
             stream = StreamingVocoder(self._vocoder, c.context_frames, c.hop, self._chunk,
-                                      self._first if event.clause == 0 else self._chunk, self._max_chunk)
+                                      self._first if event.clause == 0 else self._wait, self._max_chunk)
             self._clause = _Clause(event.utterance, event.symbols, stream,
                                    clause_marks(event.utterance, event.symbols, c.hop, c.sample_rate,
                                                 self._samples))
@@ -350,6 +351,7 @@ class ClauseAudio:
             cl.done = emitted
             self._samples += len(audio)
         if isinstance(event, ClauseEnd):
+            self._wait = cl.stream.next_wait
             pause = np.zeros(int(round(utt.pause_after * c.sample_rate)), np.float32)
             out.append(AudioChunk(pause, c.sample_rate, event.clause, utt.spoken, len(utt.spoken),
                                   len(utt.spoken), event.last, marks=cl.take_marks(None)))
