@@ -141,9 +141,15 @@ def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbo
     """Speak TEXT (plain or SSML, or stdin) into a WAV file, stdout, or raw PCM."""
     from . import marks as marks_io
     from .config import SynthesisOptions
-    from .voice import Voice, pcm16, timed, write_wav
+    from .voice import Voice, pcm16, timed, write_wav, write_wav_stream
 
     text = _read_text(text)
+    if not raw and output != "-":  # before any synthesis: a wrong path fails in a moment
+        folder = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(folder):
+            raise click.ClickException("cannot write %s: the folder %s does not exist" % (output, folder))
+        if not os.access(folder, os.W_OK) or (os.path.exists(output) and not os.access(output, os.W_OK)):
+            raise click.ClickException("cannot write %s: permission denied" % output)
     marks: list = []
 
     def collect(chunks):
@@ -164,11 +170,7 @@ def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbo
                 out.write(pcm16(ch.audio))
                 out.flush()
         elif output == "-":
-            import io
-
-            buf = io.BytesIO()
-            write_wav(buf, chunks, sr)
-            sys.stdout.buffer.write(buf.getvalue())
+            write_wav_stream(sys.stdout.buffer, chunks, sr)
         else:
             write_wav(output, chunks, sr)
         if marks_path:
@@ -281,17 +283,31 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
     from .scheduler import Scheduler
     from .server import Service, serve as run
 
-    token = os.environ.get("EDGETTS_TOKEN") or None
+    token = os.environ.get("EDGETTS_TOKEN")
+    source = "EDGETTS_TOKEN"
     if token_file:
+        source = "--token-file %s" % token_file
         try:
             with open(token_file, encoding="utf-8") as f:
-                token = f.read().strip() or None
-        except OSError as exc:
+                token = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
             raise _Fatal("cannot read --token-file: %s" % exc, EXIT_BAD_CONFIG)
+    if token is not None:
+        token = token.strip()
+        if not token:  # an empty token must not quietly turn authentication off
+            raise _Fatal("%s is empty: put the bearer token in it, or leave it unset to serve "
+                         "without authentication" % source, EXIT_BAD_CONFIG)
+        if any(c.isspace() for c in token):
+            raise _Fatal("%s holds whitespace inside the token; a bearer token is one word"
+                         % source, EXIT_BAD_CONFIG)
     lex = _load_lexicon(lexicon, EXIT_BAD_CONFIG)
     v = _load_voice(voice, provider, variant, threads, exit_code=EXIT_BAD_CONFIG)
     v.lexicon = lex
-    cache = PhraseCache(cache_mb << 20, cache_dir, disk_cache_mb << 20)
+    try:
+        cache = PhraseCache(cache_mb << 20, cache_dir, disk_cache_mb << 20)
+    except OSError as exc:
+        raise _Fatal("--cache-dir %s cannot be used: %s" % (cache_dir, exc.strerror or exc),
+                     EXIT_BAD_CONFIG)
     sched = Scheduler(v, max_queue=max_queue, batching=batching, max_batch=max_batch)
     svc = Service(v, os.path.basename(os.path.normpath(v.bundle)), cache, sched, max_text,
                   max_body_kb << 10, timeout_s, token)

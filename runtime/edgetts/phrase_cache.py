@@ -6,7 +6,9 @@ the request options that change the audio, and the *normalized* utterances (symb
 pauses), so "3天" and "三天", or two spellings with different spaces, share an entry.
 
 Both tiers are LRU and bounded in bytes. Disk entries are written to a temporary name and
-renamed, so a crash never leaves a torn entry; a file that fails its length check is dropped.
+renamed, so a crash never leaves a torn entry. Each entry carries the SHA-256 of its audio, so
+an entry changed on disk (bit rot, a stray write at the same size) is dropped and synthesized
+again, never served as noise.
 Audio is stored as 16-bit PCM (what the service sends anyway), half the size of float32.
 """
 
@@ -22,7 +24,8 @@ from typing import Optional
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"ETTSPCM1"
+MAGIC = b"ETTSPCM2"  # + 8-byte length + 32-byte SHA-256 of the PCM + the PCM
+HEADER = len(MAGIC) + 8 + 32
 
 
 def phrase_key(voice_id: str, variant: str, utterances, options: dict) -> str:
@@ -127,15 +130,18 @@ class PhraseCache:
             os.utime(path)  # recency survives restarts
         except OSError:
             data = b""
-        if len(data) < 16 or data[:8] != MAGIC or int.from_bytes(data[8:16], "little") != len(data) - 16:
-            log.warning("phrase cache: dropping unreadable entry %s", path)
+        ok = (len(data) >= HEADER and data[:8] == MAGIC
+              and int.from_bytes(data[8:16], "little") == len(data) - HEADER
+              and hashlib.sha256(data[HEADER:]).digest() == data[16:HEADER])
+        if not ok:
+            log.warning("phrase cache: dropping a corrupt or unreadable entry %s", path)
             self._disk_size -= self._disk.pop(key, 0)
             _remove(path)
             return None
-        return data[16:]
+        return data[HEADER:]
 
     def _write_disk(self, key: str, pcm: bytes) -> None:
-        data = MAGIC + len(pcm).to_bytes(8, "little") + pcm
+        data = MAGIC + len(pcm).to_bytes(8, "little") + hashlib.sha256(pcm).digest() + pcm
         if len(data) > self.disk_bytes:
             return
         path = self._path(key)

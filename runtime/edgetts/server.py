@@ -32,9 +32,9 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
-import struct
 import threading
 import time
 import uuid
@@ -47,7 +47,7 @@ from .manifest import sha256
 from .metrics import LATENCY_BUCKETS, RTF_BUCKETS, Metrics
 from .phrase_cache import PhraseCache, phrase_key
 from .scheduler import Job, JobTimeout, QueueFull, Scheduler
-from .voice import pcm16
+from .voice import pcm16, wav_header
 
 log = logging.getLogger("edgetts.server")
 
@@ -211,15 +211,6 @@ def _json_type(v) -> str:
             dict: "an object", type(None): "null"}.get(type(v), type(v).__name__)
 
 
-def wav_header(sample_rate: int, data_bytes: Optional[int]) -> bytes:
-    """16-bit mono WAV header; ``data_bytes=None`` (streaming) writes the maximum sizes, which
-    players read as "until the end of the stream"."""
-    size = 0xFFFFFFFF - 36 if data_bytes is None else data_bytes
-    return (b"RIFF" + struct.pack("<I", min(0xFFFFFFFF, 36 + size)) + b"WAVEfmt "
-            + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-            + b"data" + struct.pack("<I", size))
-
-
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "edgetts"
@@ -286,9 +277,11 @@ class Handler(BaseHTTPRequestHandler):
                 svc.in_flight -= 1
 
     def _authorize(self) -> None:
-        got = self.headers.get("Authorization", "")
-        want = "Bearer " + (self.svc.token or "")
-        if not hmac.compare_digest(got.encode("utf-8", "replace"), want.encode("utf-8")):
+        # the scheme is case-insensitive (RFC 9110 11.1); the token is compared in constant time
+        scheme, _, given = self.headers.get("Authorization", "").strip().partition(" ")
+        want = (self.svc.token or "").encode("utf-8")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode("utf-8", "replace"), want):
             raise ApiError(401, "unauthorized", "missing or wrong bearer token",
                            {"WWW-Authenticate": 'Bearer realm="edgetts"'})
 
@@ -326,11 +319,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked" or length is None:
             self.close_connection = True
             raise ApiError(411, "length_required", "send the JSON body with a Content-Length header")
-        try:
-            n = int(length)
-        except ValueError:
+        if not re.fullmatch(r"[0-9]{1,18}", length.strip()):  # 1*DIGIT (RFC 9110): no sign
             self.close_connection = True
-            raise ApiError(400, "bad_content_length", "Content-Length %r is not a number" % length)
+            raise ApiError(400, "bad_content_length", "Content-Length %r is not a byte count" % length)
+        n = int(length)
         if n > self.svc.max_body_bytes:
             self.close_connection = True  # the body is not read: the connection cannot be reused
             raise ApiError(413, "body_too_large", "the body has %d bytes, the limit is %d"
@@ -349,6 +341,9 @@ class Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError as exc:
             raise ApiError(400, "invalid_json", "the body is not JSON: %s at line %d column %d"
                            % (exc.msg, exc.lineno, exc.colno))
+        except RecursionError:  # json's parser recurses per nesting level
+            raise ApiError(400, "invalid_json", "the body is nested too deeply; requests are flat "
+                           "JSON objects")
         if not isinstance(body, dict):
             raise ApiError(422, "wrong_type", "the body must be a JSON object, got %s" % _json_type(body))
         return body

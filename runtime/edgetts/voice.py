@@ -463,13 +463,39 @@ class _ahead:
 
 
 def write_wav(target: Union[str, BinaryIO], chunks: Iterable[AudioChunk], sample_rate: int) -> float:
-    """Write chunks as 16-bit PCM WAV to a path or binary file object; return seconds written."""
+    """Write chunks as 16-bit PCM WAV to a path or a seekable binary file, each as it comes
+    (memory stays at one chunk, however long the text); return seconds written."""
     import soundfile as sf
 
-    audio = [c.audio for c in chunks]
-    data = np.concatenate(audio) if audio else np.zeros(0, np.float32)
-    sf.write(target, np.clip(data, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-    return len(data) / float(sample_rate)
+    samples = 0
+    with sf.SoundFile(target, "w", sample_rate, 1, subtype="PCM_16", format="WAV") as f:
+        for c in chunks:
+            f.write(np.clip(c.audio, -1.0, 1.0))
+            samples += len(c.audio)
+    return samples / float(sample_rate)
+
+
+def write_wav_stream(out: BinaryIO, chunks: Iterable[AudioChunk], sample_rate: int) -> float:
+    """16-bit WAV to a stream that cannot seek back (a pipe), chunk by chunk: the header says
+    "until the end of the stream", as for HTTP streaming."""
+    out.write(wav_header(sample_rate, None))
+    samples = 0
+    for c in chunks:
+        out.write(pcm16(c.audio))
+        out.flush()
+        samples += len(c.audio)
+    return samples / float(sample_rate)
+
+
+def wav_header(sample_rate: int, data_bytes: Optional[int]) -> bytes:
+    """16-bit mono WAV header; ``data_bytes=None`` (streaming) writes the maximum sizes, which
+    players read as "until the end of the stream"."""
+    import struct
+
+    size = 0xFFFFFFFF - 36 if data_bytes is None else data_bytes
+    return (b"RIFF" + struct.pack("<I", min(0xFFFFFFFF, 36 + size)) + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+            + b"data" + struct.pack("<I", size))
 
 
 def pcm16(audio: np.ndarray) -> bytes:
