@@ -75,7 +75,7 @@ $(NANO_VENV)/.installed: pyproject.toml jetson/runtime-requirements.txt Makefile
 	rm -rf $(NANO_VENV) build/nano && mkdir -p build/nano
 	$(PY38) -m venv $(NANO_VENV)
 	$(NANO_VENV)/bin/pip install -q --upgrade pip
-	$(NANO_VENV)/bin/pip install -q $(NANO_PINS) -r jetson/runtime-requirements.txt pytest hypothesis prometheus-client
+	$(NANO_VENV)/bin/pip install -q $(NANO_PINS) -r jetson/runtime-requirements.txt pytest hypothesis
 	touch $@
 
 # edgetts itself is reinstalled on every run (not editable: as a user installs it), so the tests

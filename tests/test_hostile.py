@@ -135,3 +135,26 @@ def test_say_to_stdout_streams_a_wav(tiny_bundle):
     assert data[:4] == b"RIFF" and data[8:12] == b"WAVE" and (len(data) - 44) % 2 == 0
     pcm = np.frombuffer(data[44:], "<i2")
     assert len(pcm) > 24000 * 0.3
+
+
+def test_metrics_separate_outcomes_reach_the_timeout_and_show_memory(served):
+    """Latency is labelled by outcome, so errors and cache hits no longer hide synthesis time;
+    the top finite bucket is at or past the request timeout; the batching totals are counters;
+    the process's memory is there."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    svc, client = served
+    assert client.tts({"text": "度量一下"})[0] == 200          # synthesized
+    assert client.tts({"text": "度量一下"})[0] == 200          # the same again: a cache hit
+    assert client.tts({"text": ""})[0] == 422                  # an error
+    fams = {f.name: f for f in text_string_to_metric_families(client.request("GET", "/metrics")[2].decode())}
+    counts = {s.labels["outcome"]: s.value for s in fams["edgetts_request_seconds"].samples
+              if s.name.endswith("_count") and s.labels.get("endpoint") == "/v1/tts"}
+    assert counts["synthesized"] >= 1 and counts["cache_hit"] >= 1 and counts["error"] >= 1
+    tops = [float(s.labels["le"]) for s in fams["edgetts_request_seconds"].samples
+            if s.name.endswith("_bucket") and s.labels["le"] != "+Inf"]
+    assert max(tops) >= svc.request_timeout_s
+    assert fams["edgetts_decoder_waves"].type == "counter"
+    assert fams["edgetts_decoder_wave_clauses"].type == "counter"
+    rss = [s.value for s in fams["process_resident_memory_bytes"].samples]
+    assert rss and rss[0] > 50e6

@@ -248,7 +248,8 @@ def test_full_queue_answers_503_and_a_stuck_request_times_out(voice):
         while svc.scheduler.queue_length() == 0 and time.time() < deadline:
             time.sleep(0.01)
         status, headers, payload = client.tts({"text": "前方五百米右转。"})
-        assert status == 503 and headers["Retry-After"] == "1"
+        # the queue ahead at the recent pace, never less than 2 s
+        assert status == 503 and 2 <= int(headers["Retry-After"]) <= 60
         assert json.loads(payload)["error"]["code"] == "busy"
         t.join()
         status, _, payload = results["first"]

@@ -1,101 +1,115 @@
-"""Prometheus metrics of the service, rendered in the text exposition format (no client library).
+"""The service's Prometheus metrics, on ``prometheus_client`` (one registry per service).
 
-Counters and histograms are cumulative since start-up; histograms have the usual ``_bucket``
-(with ``le``), ``_sum`` and ``_count`` series, so P50/P95/P99 can be read with
-``histogram_quantile()``. Gauges are read from callables at scrape time.
+- ``edgetts_requests_total{endpoint,status}``: every HTTP request.
+- ``edgetts_request_seconds{endpoint,outcome}``: request to last byte, by outcome: ``synthesized``,
+  ``cache_hit``, ``error`` (any 4xx/5xx) or ``other`` (health, voices, metrics), so errors and
+  cache hits do not hide synthesis latency. Buckets reach past the request timeout.
+- ``edgetts_first_audio_seconds{outcome}``: request to the first audio byte (synthesized, cache_hit).
+- ``edgetts_rtf``: synthesis seconds / audio seconds of synthesized requests.
+- ``edgetts_cache_hits_total``, ``edgetts_cache_misses_total``, ``edgetts_audio_seconds_total``.
+- ``edgetts_decoder_waves_total`` and ``edgetts_decoder_wave_clauses_total`` (batching mode;
+  their ratio is the mean batch size), counters because they only grow.
+- Gauges read at scrape time: ``queue_length``, ``in_flight_requests``, ``ready``,
+  ``cache_entries{tier}``, ``cache_hit_ratio``, ``provider_info{provider,variant,voice,batching}``.
+- The process collector's ``process_resident_memory_bytes``, CPU seconds and open files.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Tuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
-                   10.0, 30.0)
+                   10.0, 20.0, 30.0, 60.0)
 RTF_BUCKETS = (0.01, 0.02, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
+OUTCOMES = ("synthesized", "cache_hit", "error", "other")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _labels(pairs: Tuple[Tuple[str, str], ...]) -> str:
-    if not pairs:
-        return ""
-    esc = [(k, str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')) for k, v in pairs]
-    return "{" + ",".join('%s="%s"' % kv for kv in esc) + "}"
+def latency_buckets(timeout_s: float) -> Tuple[float, ...]:
+    """The latency buckets, with the top finite one at or past the request timeout."""
+    top = max(LATENCY_BUCKETS[-1], float(timeout_s))
+    extra = () if top in LATENCY_BUCKETS else (top,)
+    return tuple(sorted(LATENCY_BUCKETS + extra))
 
 
-class Histogram:
-    def __init__(self, buckets: Sequence[float]):
-        self.buckets = tuple(buckets)
-        self.counts = [0] * (len(self.buckets) + 1)  # last = +Inf
-        self.sum = 0.0
-        self.count = 0
+class ServiceMetrics:
+    """Everything ``/metrics`` shows. ``reads`` holds the scrape-time readers (see ``_Live``)."""
 
-    def observe(self, v: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, v)] += 1
-        self.sum += v
-        self.count += 1
-
-
-class Metrics:
-    def __init__(self, prefix: str = "edgetts"):
-        self.prefix = prefix
-        self._lock = threading.Lock()
-        self._counters: Dict[str, Dict[tuple, float]] = {}
-        self._hists: Dict[str, Dict[tuple, Histogram]] = {}
-        self._buckets: Dict[str, Sequence[float]] = {}
-        self._help: Dict[str, str] = {}
-        self._gauges: List[Tuple[str, str, Callable[[], List[Tuple[dict, float]]]]] = []
-
-    def counter(self, name: str, help: str) -> None:
-        self._counters[name] = {}
-        self._help[name] = help
-
-    def histogram(self, name: str, help: str, buckets: Sequence[float]) -> None:
-        self._hists[name] = {}
-        self._buckets[name] = buckets
-        self._help[name] = help
-
-    def gauge(self, name: str, help: str, read: Callable[[], List[Tuple[dict, float]]]) -> None:
-        self._gauges.append((name, help, read))
-
-    def inc(self, name: str, value: float = 1.0, **labels) -> None:
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            series = self._counters[name]
-            series[key] = series.get(key, 0.0) + value
-
-    def observe(self, name: str, value: float, **labels) -> None:
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            series = self._hists[name]
-            if key not in series:
-                series[key] = Histogram(self._buckets[name])
-            series[key].observe(value)
+    def __init__(self, timeout_s: float, reads: "LiveReads"):
+        r = self.registry = CollectorRegistry()
+        ns = "edgetts"
+        self.requests = Counter("requests", "HTTP requests by endpoint and status code.",
+                                ["endpoint", "status"], namespace=ns, registry=r)
+        self.request_seconds = Histogram(
+            "request_seconds", "Time from request to last byte, by outcome (synthesized, cache_hit, "
+            "error, other).", ["endpoint", "outcome"], namespace=ns, registry=r,
+            buckets=latency_buckets(timeout_s))
+        self.first_audio_seconds = Histogram(
+            "first_audio_seconds", "Time from request to the first audio byte, by outcome.",
+            ["outcome"], namespace=ns, registry=r, buckets=latency_buckets(timeout_s))
+        self.rtf = Histogram("rtf", "Synthesis time / audio duration of synthesized requests.",
+                             namespace=ns, registry=r, buckets=RTF_BUCKETS)
+        self.cache_hits = Counter("cache_hits", "Requests answered from the phrase cache.",
+                                  namespace=ns, registry=r)
+        self.cache_misses = Counter("cache_misses", "Requests that had to be synthesized.",
+                                    namespace=ns, registry=r)
+        self.audio_seconds = Counter("audio_seconds", "Seconds of audio sent.", namespace=ns, registry=r)
+        for name, doc, read in (("queue_length", "Jobs waiting for the synthesizer.", reads.queue_length),
+                                ("in_flight_requests", "Requests being answered now.", reads.in_flight),
+                                ("ready", "1 once sessions are warm and the service is not draining.",
+                                 reads.ready)):
+            Gauge(name, doc, namespace=ns, registry=r).set_function(read)
+        r.register(_Live(reads))
+        ProcessCollector(registry=r)
 
     def render(self) -> str:
-        p = self.prefix
-        out: List[str] = []
-        with self._lock:
-            for name, series in self._counters.items():
-                out += ["# HELP %s_%s %s" % (p, name, self._help[name]), "# TYPE %s_%s counter" % (p, name)]
-                for key, v in sorted(series.items()):
-                    out.append("%s_%s%s %s" % (p, name, _labels(key), _num(v)))
-            for name, hists in self._hists.items():
-                out += ["# HELP %s_%s %s" % (p, name, self._help[name]), "# TYPE %s_%s histogram" % (p, name)]
-                for key, h in sorted(hists.items()):
-                    acc = 0
-                    for le, n in zip(list(h.buckets) + [float("inf")], h.counts):
-                        acc += n
-                        lab = _labels(key + (("le", "+Inf" if le == float("inf") else _num(le)),))
-                        out.append("%s_%s_bucket%s %d" % (p, name, lab, acc))
-                    out.append("%s_%s_sum%s %s" % (p, name, _labels(key), _num(h.sum)))
-                    out.append("%s_%s_count%s %d" % (p, name, _labels(key), h.count))
-        for name, help, read in self._gauges:
-            out += ["# HELP %s_%s %s" % (p, name, help), "# TYPE %s_%s gauge" % (p, name)]
-            for labels, v in read():
-                out.append("%s_%s%s %s" % (p, name, _labels(tuple(sorted(labels.items()))), _num(v)))
-        return "\n".join(out) + "\n"
+        """The text exposition format, as ``/metrics`` sends it."""
+        return generate_latest(self.registry).decode("utf-8")
 
 
-def _num(v: float) -> str:
-    return repr(float(v)) if v != int(v) else str(int(v))
+class LiveReads:
+    """Scrape-time readers the service provides (plain callables, so tests can use fakes)."""
+
+    def __init__(self, queue_length: Callable[[], float], in_flight: Callable[[], float],
+                 ready: Callable[[], float], cache_stats: Callable[[], Dict[str, int]],
+                 waves: Callable[[], Tuple[int, int]], provider: Callable[[], Dict[str, str]]):
+        self.queue_length = queue_length
+        self.in_flight = in_flight
+        self.ready = ready
+        self.cache_stats = cache_stats
+        self.waves = waves
+        self.provider = provider
+
+
+class _Live:
+    """The families that are read, not counted: cache entries and hit ratio, batching waves,
+    the provider."""
+
+    def __init__(self, reads: LiveReads):
+        self.reads = reads
+
+    def describe(self) -> List:
+        return []  # read at scrape time only
+
+    def collect(self) -> Iterable:
+        s = self.reads.cache_stats()
+        entries = GaugeMetricFamily("edgetts_cache_entries", "Phrase cache entries by tier.", labels=["tier"])
+        entries.add_metric(["memory"], s["memory_entries"])
+        entries.add_metric(["disk"], s["disk_entries"])
+        yield entries
+        n = s["hits"] + s["misses"]
+        yield GaugeMetricFamily("edgetts_cache_hit_ratio", "Hits / (hits + misses) since start.",
+                                value=s["hits"] / n if n else 0.0)
+        waves, clauses = self.reads.waves()
+        yield CounterMetricFamily("edgetts_decoder_waves", "Batched decoding waves run (batching mode).",
+                                  value=waves)
+        yield CounterMetricFamily("edgetts_decoder_wave_clauses", "Clauses decoded in those waves: "
+                                  "clauses / waves is the mean batch size.", value=clauses)
+        info = self.reads.provider()
+        fam = GaugeMetricFamily("edgetts_provider_info", "The execution provider and graph variant in use.",
+                                labels=sorted(info))
+        fam.add_metric([info[k] for k in sorted(info)], 1)
+        yield fam

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -44,7 +45,7 @@ from typing import Optional
 from .config import UNKNOWN_POLICIES, SynthesisOptions
 from .errors import EdgeTTSError, FrontendError
 from .manifest import sha256
-from .metrics import LATENCY_BUCKETS, RTF_BUCKETS, Metrics
+from .metrics import CONTENT_TYPE, LiveReads, ServiceMetrics
 from .phrase_cache import PhraseCache, phrase_key
 from .scheduler import Job, JobTimeout, QueueFull, Scheduler
 from .voice import pcm16, wav_header
@@ -85,34 +86,21 @@ class Service:
         self.in_flight = 0
         self._lock = threading.Lock()
         self.voice_sha = sha256(os.path.join(voice.bundle, "voice.json"))
-        m = self.metrics = Metrics()
-        m.counter("requests_total", "HTTP requests by endpoint and status code.")
-        m.counter("cache_hits_total", "Requests answered from the phrase cache.")
-        m.counter("cache_misses_total", "Requests that had to be synthesized.")
-        m.counter("audio_seconds_total", "Seconds of audio sent.")
-        m.histogram("request_seconds", "Time from request to last byte.", LATENCY_BUCKETS)
-        m.histogram("first_audio_seconds", "Time from request to the first audio byte.", LATENCY_BUCKETS)
-        m.histogram("rtf", "Synthesis time / audio duration of synthesized requests.", RTF_BUCKETS)
-        m.gauge("queue_length", "Jobs waiting for the synthesizer.",
-                lambda: [({}, self.scheduler.queue_length())])
-        m.gauge("in_flight_requests", "Requests being answered now.", lambda: [({}, self.in_flight)])
-        m.gauge("ready", "1 once sessions are warm and the service is not draining.",
-                lambda: [({}, 1 if self.ready and not self.draining else 0)])
-        m.gauge("cache_entries", "Phrase cache entries by tier.", lambda: [
-            ({"tier": "memory"}, self.cache.stats()["memory_entries"]),
-            ({"tier": "disk"}, self.cache.stats()["disk_entries"])])
-        m.gauge("cache_hit_ratio", "Hits / (hits + misses) since start.", self._hit_ratio)
-        m.gauge("decoder_waves", "Batched decoding waves run (batching mode), and the clauses in them: "
-                "their ratio is the mean batch size.", lambda: [
-                    ({"count": "waves"}, self.scheduler.waves), ({"count": "clauses"}, self.scheduler.wave_clauses)])
-        m.gauge("provider_info", "The execution provider and graph variant in use.", lambda: [
-            ({"provider": voice.providers[0], "variant": voice.variant, "voice": voice_id,
-              "batching": str(self.scheduler.batching).lower()}, 1)])
+        self.request_s = 1.0  # running mean of a synthesized request's time, for Retry-After
+        self.metrics = ServiceMetrics(request_timeout_s, LiveReads(
+            queue_length=lambda: self.scheduler.queue_length(),
+            in_flight=lambda: self.in_flight,
+            ready=lambda: 1 if self.ready and not self.draining else 0,
+            cache_stats=lambda: self.cache.stats(),
+            waves=lambda: (self.scheduler.waves, self.scheduler.wave_clauses),
+            provider=lambda: {"provider": voice.providers[0], "variant": voice.variant,
+                              "voice": voice_id, "batching": str(self.scheduler.batching).lower()}))
 
-    def _hit_ratio(self):
-        s = self.cache.stats()
-        n = s["hits"] + s["misses"]
-        return [({}, s["hits"] / n if n else 0.0)]
+    def retry_after(self) -> str:
+        """Seconds a refused client should wait: the queue ahead of it at the recent pace,
+        2 to 60. (A fixed 1 s let OpenAI clients spend both default retries inside one burst.)"""
+        wait = (self.scheduler.queue_length() + 1) * self.request_s
+        return str(int(min(60, max(2, math.ceil(wait)))))
 
     def warm(self) -> None:
         """Before any request: allocations, TensorRT engines for the whole shape range."""
@@ -248,6 +236,7 @@ class Handler(BaseHTTPRequestHandler):
         self._t0 = time.perf_counter()
         self._status = 500
         self._endpoint = path if path in ROUTES else "other"
+        self._outcome = "other"  # synthesized / cache_hit for speech; error is read off the status
         self._request_id = uuid.uuid4().hex[:16]
         svc = self.svc
         with svc._lock:
@@ -271,8 +260,10 @@ class Handler(BaseHTTPRequestHandler):
             log.exception("request %s failed", self._request_id)
             self._error(ApiError(500, "internal_error", "internal error (request id %s)" % self._request_id))
         finally:
-            svc.metrics.inc("requests_total", endpoint=self._endpoint, status=str(self._status))
-            svc.metrics.observe("request_seconds", time.perf_counter() - self._t0, endpoint=self._endpoint)
+            m = svc.metrics
+            m.requests.labels(self._endpoint, str(self._status)).inc()
+            outcome = "error" if self._status >= 400 else self._outcome
+            m.request_seconds.labels(self._endpoint, outcome).observe(time.perf_counter() - self._t0)
             with svc._lock:
                 svc.in_flight -= 1
 
@@ -367,7 +358,7 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {"voices": self.svc.voices()})
 
     def metrics(self) -> None:
-        self._send(200, self.svc.metrics.render().encode("utf-8"), "text/plain; version=0.0.4; charset=utf-8")
+        self._send(200, self.svc.metrics.render().encode("utf-8"), CONTENT_TYPE)
 
     def tts(self) -> None:
         self._speak(parse_tts(self._body(), self.svc))
@@ -391,15 +382,18 @@ class Handler(BaseHTTPRequestHandler):
         key = phrase_key(svc.voice_sha, svc.voice.variant, utts, {"speed": req["speed"] or 1.0})
         pcm = None if req["marks"] else svc.cache.get(key)  # timestamps come from synthesis
         if pcm is not None:
-            svc.metrics.inc("cache_hits_total")
+            svc.metrics.cache_hits.inc()
+            self._outcome = "cache_hit"
             self._answer_cached(req, pcm, sr)
             return
-        svc.metrics.inc("cache_misses_total")
+        svc.metrics.cache_misses.inc()
+        self._outcome = "synthesized"
         job = Job(utts, options, svc.request_timeout_s)
         try:
             svc.scheduler.submit(job)
         except QueueFull as exc:
-            raise ApiError(503, "busy", "the service is busy (%s); retry shortly" % exc, {"Retry-After": "1"})
+            raise ApiError(503, "busy", "the service is busy (%s); retry shortly" % exc,
+                           {"Retry-After": svc.retry_after()})
         start = time.perf_counter()
 
         def complete(data: bytes) -> None:
@@ -407,8 +401,10 @@ class Handler(BaseHTTPRequestHandler):
             its answer can rely on the entry being stored (on disk too)."""
             secs = len(data) / 2.0 / sr
             if secs:
-                svc.metrics.observe("rtf", (time.perf_counter() - start) / secs)
-                svc.metrics.inc("audio_seconds_total", secs)
+                took = time.perf_counter() - start
+                svc.request_s = 0.8 * svc.request_s + 0.2 * took
+                svc.metrics.rtf.observe(took / secs)
+                svc.metrics.audio_seconds.inc(secs)
                 svc.cache.put(key, data)
 
         try:
@@ -421,7 +417,7 @@ class Handler(BaseHTTPRequestHandler):
                 complete(data)
                 body = data if req["format"] == "pcm" else wav_header(sr, len(data)) + data
                 self._send(200, body, _ctype(req["format"], sr), {"X-Cache": "miss"})
-                svc.metrics.observe("first_audio_seconds", time.perf_counter() - self._t0)
+                svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
         finally:
             job.cancelled.set()  # stops the job if we leave early (client gone, error)
 
@@ -436,7 +432,7 @@ class Handler(BaseHTTPRequestHandler):
                 "audio": base64.b64encode(wav_header(sr, len(data)) + data).decode("ascii"),
                 "marks": [m.to_dict() for m in marks]}
         self._json(200, body, {"X-Cache": "bypass"})
-        self.svc.metrics.observe("first_audio_seconds", time.perf_counter() - self._t0)
+        self.svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
 
     def _chunks(self, job: Job, marks: Optional[list] = None):
         """The job's audio arrays as they come (and their marks into `marks`); ApiError for
@@ -468,7 +464,7 @@ class Handler(BaseHTTPRequestHandler):
             if first:  # headers only once audio exists, so early failures still get a status
                 self._start_stream(req, sr, "miss")
                 self._write_chunk(wav_header(sr, None) if req["format"] == "wav" else b"")
-                self.svc.metrics.observe("first_audio_seconds", time.perf_counter() - self._t0)
+                self.svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
                 first = False
             self._write_chunk(data)
             parts.append(data)
@@ -482,7 +478,7 @@ class Handler(BaseHTTPRequestHandler):
             self._start_stream(req, sr, "hit")
             if req["format"] == "wav":
                 self._write_chunk(wav_header(sr, None))
-            self.svc.metrics.observe("first_audio_seconds", time.perf_counter() - self._t0)
+            self.svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
             step = sr * 2  # one second per HTTP chunk
             for i in range(0, len(pcm), step):
                 self._write_chunk(pcm[i:i + step])
@@ -490,8 +486,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             body = pcm if req["format"] == "pcm" else wav_header(sr, len(pcm)) + pcm
             self._send(200, body, _ctype(req["format"], sr), {"X-Cache": "hit"})
-            self.svc.metrics.observe("first_audio_seconds", time.perf_counter() - self._t0)
-        self.svc.metrics.inc("audio_seconds_total", len(pcm) / 2.0 / sr)
+            self.svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
+        self.svc.metrics.audio_seconds.inc(len(pcm) / 2.0 / sr)
 
     def _start_stream(self, req: dict, sr: int, cache: str) -> None:
         self._status = 200
@@ -544,8 +540,8 @@ class Server(ThreadingHTTPServer):
             try:
                 body = b'{"error": {"code": "busy", "message": "too many connections"}}\n'
                 request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-                                % (len(body), body))
+                                b"Retry-After: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                                % (self.svc.retry_after().encode(), len(body), body))
             except OSError:
                 pass
             self.shutdown_request(request)
