@@ -7,8 +7,6 @@ baseline row (``edgetts bench`` is the same table without it, for machines witho
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
 from edgetts import bench as b
@@ -31,16 +29,7 @@ def main(argv=None) -> int:
         ap.error("unknown configuration(s) %s; choose from %s" % (", ".join(bad), ", ".join(sorted(known))))
     rows = b.run_all(names, a.voice, a.repeats, echo=lambda m: print(m, file=sys.stderr),
                      extra=[TORCH_EAGER])
-    print(b.header(a.voice))
-    print(b.table(rows))
-    print()
-    print(b.batch_table(rows))
-    if a.json_path:
-        os.makedirs(os.path.dirname(os.path.abspath(a.json_path)), exist_ok=True)
-        with open(a.json_path, "w", encoding="utf-8") as f:
-            json.dump({"machine": b.machine(), "sentences": b.SENTENCES, "repeats": a.repeats,
-                       "rows": rows}, f, ensure_ascii=False, indent=1)
-        print("wrote %s" % a.json_path, file=sys.stderr)
+    b.report(rows, a.voice, a.repeats, a.json_path, note=lambda m: print(m, file=sys.stderr))
     return 0
 
 

@@ -306,9 +306,8 @@ class BundleBuilder:
             raise T.ExportError("export failed validation:\n  - " + "\n  - ".join(self.failures))
         # through the runtime's parser before it is written: the exporter cannot write a
         # manifest the runtime would refuse
-        config = manifest_io.from_dict(manifest_io.to_dict(self.config(cmp)))
-        manifest_io.write(self.out, config)
-        manifest = manifest_io.to_dict(config)
+        manifest = manifest_io.to_dict(self.config(cmp))
+        manifest_io.write(self.out, manifest_io.from_dict(manifest))
         self.log("wrote %s in %.0f s (step-by-step vs full pass: %.2g)"
                  % (self._path("voice.json"), time.time() - t0, self.step_by_step_error))
         return manifest

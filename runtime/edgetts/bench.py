@@ -299,6 +299,21 @@ def batch_table(rows: List[dict]) -> str:
     return "\n".join(lines)
 
 
+def report(rows: List[dict], voice_dir: str, repeats: int, json_path: Optional[str] = None,
+           echo: Callable[[str], None] = print, note: Callable[[str], None] = print) -> None:
+    """The tables (and, with `json_path`, the raw rows with the machine) for `rows`."""
+    echo(header(voice_dir))
+    echo(table(rows))
+    echo("")
+    echo(batch_table(rows))
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump({"machine": machine(), "sentences": SENTENCES, "repeats": repeats,
+                       "rows": rows}, f, ensure_ascii=False, indent=1)
+        note("wrote %s" % json_path)
+
+
 def main(argv=None) -> int:
     """Worker entry: ``python -m edgetts.bench CONFIG`` prints one JSON line."""
     import argparse

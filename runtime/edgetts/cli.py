@@ -365,16 +365,8 @@ def bench(voice, configs, repeats, json_path) -> None:
     except EdgeTTSError as exc:
         raise click.ClickException(str(exc))
     rows = b.run_all(names, voice_dir, repeats, echo=lambda m: click.echo(m, err=True))
-    click.echo(b.header(voice_dir))
-    click.echo(b.table(rows))
-    click.echo()
-    click.echo(b.batch_table(rows))
-    if json_path:
-        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-        with open(json_path, "w", encoding="utf-8") as f:
-            json.dump({"machine": b.machine(), "sentences": b.SENTENCES, "repeats": repeats,
-                       "rows": rows}, f, ensure_ascii=False, indent=1)
-        click.echo("wrote %s" % json_path, err=True)
+    b.report(rows, voice_dir, repeats, json_path, echo=click.echo,
+             note=lambda m: click.echo(m, err=True))
 
 
 @main.command(context_settings=CONTEXT)

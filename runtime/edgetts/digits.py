@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import re
 
-_DIGITS = "零一二三四五六七八九"
-_DIGITS_YAO = "零幺二三四五六七八九"
+DIGITS = "零一二三四五六七八九"
+DIGITS_YAO = "零幺二三四五六七八九"
 
 # Keywords that mark the next digit run as a code. Those in _YAO_KEYWORDS read 1 as 幺.
 _KEYWORDS = (
@@ -70,7 +70,7 @@ _PER_MILLE = re.compile(r"(\d+(?:\.\d+)?)\s*‰")
 
 def read_digits(code: str, yao: bool = False) -> str:
     """Digits one by one (letters kept for the front-end to spell, dashes become gaps)."""
-    table = _DIGITS_YAO if yao else _DIGITS
+    table = DIGITS_YAO if yao else DIGITS
     out = re.sub(r"\d", lambda m: table[int(m.group())], code)
     return out.replace("-", " ")
 

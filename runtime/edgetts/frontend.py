@@ -228,14 +228,15 @@ class Frontend:
         pending = ""
         for piece, entry in (lex.split(simplified) if lex else [(simplified, None)]):
             if entry is None or entry.pinyin is None:
-                pending += piece if entry is None else entry.alias or ""
+                # the sentence is cleaned and simplified already; an alias is the user's text
+                pending += piece if entry is None else script.to_simplified(tn.clean(entry.alias or ""))
                 continue
             if pending:
-                buf.append(_Piece(tn.normalize(pending), None, sp.rate, sp.volume))
+                buf.append(_Piece(tn.normalize_prepared(pending), None, sp.rate, sp.volume))
                 pending = ""
             buf.append(_Piece(piece, entry.pinyin, sp.rate, sp.volume))
         if pending:
-            buf.append(_Piece(tn.normalize(pending), None, sp.rate, sp.volume))
+            buf.append(_Piece(tn.normalize_prepared(pending), None, sp.rate, sp.volume))
 
     def _flush(self, buf: List[_Piece], hints: dict, pause: Optional[float]) -> Iterator[Utterance]:
         """Pieces → clauses → utterances; ``pause`` replaces the last clause's own pause."""

@@ -31,15 +31,20 @@ class Mark:
 def clause_marks(utt, sym: np.ndarray, hop: int, sample_rate: int, offset: int) -> List[Tuple[int, Mark]]:
     """(first frame, Mark) for every character of one clause whose sounds last at least one
     frame. ``sym``: the symbol index of every frame; ``offset``: samples before the clause."""
-    if len(sym) == 0:
-        return []
     chars = np.asarray(utt.symbol_chars)[sym]
+    frames = np.flatnonzero(chars >= 0)  # frames that voice a character
+    if not len(frames):
+        return []
+    c = chars[frames]
+    # A character's symbols are adjacent, so its frames are one run: the runs' first and last
+    # frames are its start and end (in one pass, not one scan per character).
+    change = c[1:] != c[:-1]
+    firsts = frames[np.r_[True, change]]
+    lasts = frames[np.r_[change, True]]
     out = []
-    for ci in dict.fromkeys(int(c) for c in chars if c >= 0):  # reading order
-        frames = np.flatnonzero(chars == ci)
-        a, b = int(frames[0]), int(frames[-1]) + 1
+    for a, b, ci in zip(firsts.tolist(), lasts.tolist(), c[np.r_[True, change]].tolist()):
         out.append((a, Mark(utt.spoken[ci:utt.char_end(ci)], (offset + a * hop) / sample_rate,
-                            (offset + b * hop) / sample_rate)))
+                            (offset + (b + 1) * hop) / sample_rate)))
     return out
 
 

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, List, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Tuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -70,18 +70,15 @@ class ServiceMetrics:
         return generate_latest(self.registry).decode("utf-8")
 
 
-class LiveReads:
+class LiveReads(NamedTuple):
     """Scrape-time readers the service provides (plain callables, so tests can use fakes)."""
 
-    def __init__(self, queue_length: Callable[[], float], in_flight: Callable[[], float],
-                 ready: Callable[[], float], cache_stats: Callable[[], Dict[str, int]],
-                 waves: Callable[[], Tuple[int, int]], provider: Callable[[], Dict[str, str]]):
-        self.queue_length = queue_length
-        self.in_flight = in_flight
-        self.ready = ready
-        self.cache_stats = cache_stats
-        self.waves = waves
-        self.provider = provider
+    queue_length: Callable[[], float]
+    in_flight: Callable[[], float]
+    ready: Callable[[], float]
+    cache_stats: Callable[[], Dict[str, int]]
+    waves: Callable[[], Tuple[int, int]]
+    provider: Callable[[], Dict[str, str]]
 
 
 class _Live:

@@ -26,7 +26,6 @@ from .script import is_han, to_simplified
 
 log = logging.getLogger(__name__)
 
-_DIGITS = "零一二三四五六七八九"
 # Full-width ASCII block (！ to ～) → ASCII, only for letters, digits and a few symbols
 # whose meaning the grammars know; full-width punctuation is kept for sentence splitting.
 FULLWIDTH = {
@@ -112,7 +111,7 @@ def _split_for_grammar(text: str):
 
 def read_digits(text: str) -> str:
     """Read any remaining ASCII digit as a Chinese digit, one by one."""
-    return re.sub(r"[0-9]", lambda m: _DIGITS[int(m.group())], text)
+    return re.sub(r"[0-9]", lambda m: digits.DIGITS[int(m.group())], text)
 
 
 def normalize(text: str) -> str:
@@ -121,9 +120,15 @@ def normalize(text: str) -> str:
     >>> normalize("会议于2026年11月22日下午3点开始，票价128.5元。")
     '会议于二零二六年十一月二十二日下午三点开始，票价一百二十八点五元。'
     """
+    return normalize_prepared(to_simplified(clean(text)))
+
+
+def normalize_prepared(text: str) -> str:
+    """``normalize`` for text already cleaned and simplified (the front-end's sentences, which
+    it cleans and converts itself to find lexicon words first)."""
     tn = _load()
     out = []
-    for piece in _split_for_grammar(digits.rewrite(to_simplified(clean(text)))):
+    for piece in _split_for_grammar(digits.rewrite(text)):
         if not re.search(r"[0-9%℃°$¥€£:/.+\-~]", piece):
             out.append(piece)  # nothing for the grammars to do
             continue
