@@ -126,10 +126,16 @@ def fix_float_casts(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def quantize_int8(src: str, dst: str, op_types: Sequence[str] = ("MatMul", "Gemm")) -> None:
-    """Dynamic INT8 (weights int8, activations quantized per call) for ORT's CPU provider."""
+    """Dynamic INT8 (weights int8, activations quantized per call) for ORT's CPU provider.
+
+    ``reduce_range``: 7-bit weights. On x86 CPUs without VNNI (AVX2-only, e.g. AMD Zen 3) ORT's
+    u8×s8 kernels add pairs of products in int16 and saturate with 8-bit weights; the tiny test
+    student's frames then differ from FP32 by 0.31 relative RMS instead of a few hundredths.
+    With 7 bits the sums cannot overflow on any CPU, at a small cost in weight precision."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types))
+    quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types),
+                     reduce_range=True)
 
 
 def op_types(model: onnx.ModelProto) -> Dict[str, int]:
