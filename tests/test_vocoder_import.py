@@ -44,8 +44,10 @@ def test_architecture_and_size(model):
 
 @pytest.mark.parametrize("which", ["real", "random"])
 def test_parity_with_tflite_interpreter(path, model, real_mel, which):
-    """Generator: 1e-5 on sub-bands in [-1, 1] (measured 1.5e-6: float32 in XNNPACK's order vs
-    oneDNN's through 40 layers). PQMF on the interpreter's own int8 sub-bands: 1e-6 (one conv,
+    """Generator: 3e-5 on sub-bands in [-1, 1] (measured 1.5e-6 on an AVX-512 CPU and 1.2e-5 on
+    an AVX2-only AMD EPYC: float32 in XNNPACK's order vs oneDNN's through 40 layers, whose
+    kernels and so summation order follow the CPU's vector width; 3e-5 is 1/260 of an int8
+    sub-band step). PQMF on the interpreter's own int8 sub-bands: 1e-6 (one conv,
     measured 3e-8). End to end with int8 rounding, a 1.5e-6 difference can flip a sub-band sample
     across a rounding boundary (one step, 1/128), so the check is that flips are rare."""
     if which == "real":
@@ -62,7 +64,7 @@ def test_parity_with_tflite_interpreter(path, model, real_mel, which):
             audio8 = model(x).numpy()
         finally:
             model.int8_subbands = False
-    assert np.abs(sub - sub_ref).max() < 1e-5
+    assert np.abs(sub - sub_ref).max() < 3e-5
     assert np.abs(pqmf - audio_ref).max() < 1e-6
     flipped = np.mean(np.abs(np.round(sub * 128) - np.round(sub_ref * 128)) > 0)
     assert flipped < 1e-3
