@@ -41,12 +41,75 @@ def _raw(port, head: bytes, body: bytes = b"") -> bytes:
 
 @pytest.mark.parametrize("length", [b"-1", b"+5", b"0x10", b"1e3"])
 def test_content_length_must_be_a_plain_byte_count(served, length):
-    """`Content-Length: -1` once bypassed the body limit (the server read 100 MB)."""
+    """`Content-Length: -1` once bypassed the body limit (the server read 100 MB). Now the
+    HTTP parser refuses the request line by line: 400 and the connection closed, body unread."""
     _, client = served
     head = (b"POST /v1/tts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
             b"Content-Type: application/json\r\nContent-Length: " + length + b"\r\n\r\n")
     reply = _raw(client.port, head, b'{"text": "hi"}' + b" " * 1000)
-    assert reply.startswith(b"HTTP/1.1 400") and b"bad_content_length" in reply
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b"connection: close" in reply.lower()
+
+
+@pytest.mark.parametrize("length", [b"100000000", b"999999999999999999", b"1" * 30])
+def test_a_huge_content_length_is_refused_before_the_body_is_sent(served, length):
+    """The answer comes from the headers alone: the client never sends a byte of body."""
+    _, client = served
+    head = (b"POST /v1/tts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
+            b"Content-Type: application/json\r\nContent-Length: " + length + b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", client.port), timeout=10) as s:
+        s.sendall(head)  # and no body: a server that waited for it would time this out
+        reply = b""
+        while True:  # the server closes the connection after its answer
+            part = s.recv(65536)
+            if not part:
+                break
+            reply += part
+    assert reply.split(b" ", 2)[1] in (b"400", b"413"), reply[:100]
+    if len(length) <= 18:
+        assert b"body_too_large" in reply
+
+
+def test_idle_and_slow_header_floods_leave_readyz_answering_and_are_closed(tiny_bundle):
+    """B5: 64 idle keep-alive connections, or 64 that send their headers one byte at a time,
+    took the old service down (every request, /readyz included, got 503). Now they cost a
+    socket each: /readyz answers throughout, and the server's header deadline (keep-alive 1 s
+    here) closes every one of them however slowly it trickles."""
+    from edgetts.server import HttpLimits
+
+    voice = Voice.load(tiny_bundle, provider="cpu", variant="fp32")
+    svc, httpd, client = start(voice, server_kw={"limits": HttpLimits(keep_alive_s=1.0)})
+    idle, slow = [], []
+    try:
+        for _ in range(200):
+            idle.append(socket.create_connection(("127.0.0.1", client.port), timeout=10))
+        for _ in range(64):
+            s = socket.create_connection(("127.0.0.1", client.port), timeout=10)
+            s.sendall(b"GET /readyz HTTP/1.1\r\nHo")
+            slow.append(s)
+        closed_at = {}
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 4 and len(closed_at) < len(slow):
+            status, _, payload = client.request("GET", "/readyz")
+            assert status == 200 and json.loads(payload)["status"] == "ready"
+            for i, s in enumerate(slow):
+                if i in closed_at:
+                    continue
+                try:
+                    s.sendall(b"s")  # one more header byte, every 0.2 s
+                except OSError:
+                    closed_at[i] = time.monotonic() - t0
+            time.sleep(0.2)
+        assert len(closed_at) == len(slow), "%d of %d slow connections still open" % (
+            len(slow) - len(closed_at), len(slow))
+        for s in idle:  # the idle ones were closed too: the server's end reads as EOF
+            s.settimeout(5)
+            assert s.recv(1) == b""
+        assert client.tts({"text": "你好"})[0] == 200
+    finally:
+        for s in idle + slow:
+            s.close()
+        stop(svc, httpd)
 
 
 def test_deeply_nested_json_is_a_400_not_a_500(served):
@@ -158,3 +221,116 @@ def test_metrics_separate_outcomes_reach_the_timeout_and_show_memory(served):
     assert fams["edgetts_decoder_wave_clauses"].type == "counter"
     rss = [s.value for s in fams["process_resident_memory_bytes"].samples]
     assert rss and rss[0] > 50e6
+
+
+LONG = "今天天气很好，我们一起去公园散步吧。" * 105  # 1890 characters: seconds of synthesis
+
+
+def _metric(client, name):
+    from test_server import count_text
+
+    return count_text(client.request("GET", "/metrics")[2].decode(), name)
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["single", "batching"])
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_client_that_goes_away_stops_its_synthesis(tiny_bundle, batching, stream):
+    """The old server let a non-streamed request's synthesis run to its end after the client
+    left. Now the disconnect cancels the job and the synthesizer drops it with work left
+    (edgetts_jobs_stopped_total counts only that)."""
+    voice = Voice.load(tiny_bundle, provider="cpu", variant="fp32")
+    svc, httpd, client = start(voice, token="s3cret", batching=batching, max_text_chars=4000)
+    try:
+        body = json.dumps({"text": LONG, "stream": stream}).encode()
+        s = socket.create_connection(("127.0.0.1", client.port), timeout=10)
+        s.sendall(b"POST /v1/tts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        deadline = time.monotonic() + 10
+        while svc.scheduler.queue_length() or not svc.speaking:  # the job has started
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.3)
+        s.close()
+        deadline = time.monotonic() + 10
+        while _metric(client, "jobs_stopped_total") < 1:
+            assert time.monotonic() < deadline, "the synthesis was not stopped"
+            time.sleep(0.05)
+        assert _metric(client, "cancelled_total") == 1
+        assert svc.speaking == 0
+        assert client.tts({"text": "你好"})[0] == 200  # the service goes on
+    finally:
+        stop(svc, httpd)
+
+
+def test_retry_after_grows_with_the_queue(tiny_bundle):
+    """Retry-After is the queue ahead of the client at the recent pace (2 to 60 s)."""
+    from edgetts.scheduler import Job
+
+    voice = Voice.load(tiny_bundle, provider="cpu", variant="fp32")
+    svc, httpd, client = start(voice, max_queue=64)
+    try:
+        svc.scheduler._stop.set()  # the synthesizer takes no work: the queue only grows
+        svc.scheduler._thread.join()
+        svc.request_s = 3.0
+        seen = []
+        for n in range(0, 25, 4):
+            while svc.scheduler.queue_length() < n:
+                svc.scheduler._q.put_nowait(Job([], None, 60))
+            seen.append(int(svc.retry_after()))
+        assert seen == [min(60, max(2, 3 * (n + 1))) for n in range(0, 25, 4)]
+    finally:
+        svc.scheduler._stop.clear()
+        stop(svc, httpd)
+
+
+def test_the_openapi_document_lists_every_route_and_field(served):
+    from edgetts.server import OPENAI_FIELDS, TTS_FIELDS
+
+    svc, client = served
+    status, _, payload = client.request("GET", "/openapi.json")
+    doc = json.loads(payload)
+    assert status == 200 and doc["openapi"].startswith("3.")
+    routes = {"/healthz": "get", "/readyz": "get", "/openapi.json": "get", "/v1/voices": "get",
+              "/metrics": "get", "/v1/tts": "post", "/v1/audio/speech": "post"}
+    assert {p: list(v) for p, v in doc["paths"].items()} == {p: [m] for p, m in routes.items()}
+    for path, method in routes.items():  # and the server really has them
+        got = client.request(method.upper(), path, {"text": "你好"} if method == "post" else None)[0]
+        assert got not in (404, 405), path
+    schemas = doc["components"]["schemas"]
+    assert set(schemas["TtsRequest"]["properties"]) == set(TTS_FIELDS)
+    assert set(schemas["OpenAISpeechRequest"]["properties"]) == set(OPENAI_FIELDS)
+
+
+def test_sigterm_answers_503_draining_at_once_while_a_stream_finishes(tiny_bundle, tmp_path):
+    """B11: after SIGTERM during a long stream, new requests, /readyz and /healthz hung. Now
+    each gets 503 "draining" at once while the stream in flight runs to its end."""
+    import http.client
+    import signal
+
+    from test_server import spawn
+
+    p, client = spawn(tiny_bundle, str(tmp_path / "cache"), "--no-batching", "--max-text", "4000")
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", client.port, timeout=60)
+        c.request("POST", "/v1/tts", json.dumps({"text": LONG, "stream": True, "format": "pcm"}),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        got = r.read1(65536)  # the stream is flowing; we stop reading, so it cannot finish
+        assert r.status == 200 and got
+        p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while client.request("GET", "/readyz")[0] != 503:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        for method, path, body in (("GET", "/readyz", None), ("GET", "/healthz", None),
+                                   ("POST", "/v1/tts", {"text": "你好"})):
+            t = time.monotonic()
+            status, _, payload = client.request(method, path, body)
+            assert status == 503 and time.monotonic() - t < 2, (path, status)
+            assert b"draining" in payload
+        rest = r.read()  # the stream in flight is not cut off
+        assert len(got + rest) / 2 / 24000 > 100
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()

@@ -16,7 +16,8 @@ import soundfile as sf
 
 from edgetts.phrase_cache import PhraseCache
 from edgetts.scheduler import Scheduler
-from edgetts.server import Server, Service
+from edgetts.server import Server
+from edgetts.service import Service
 from edgetts.voice import Voice
 
 
@@ -37,26 +38,26 @@ class Client:
         r = c.getresponse()
         payload = r.read()
         c.close()
-        return r.status, dict(r.getheaders()), payload
+        return r.status, r.headers, payload  # header names case-insensitive, as in HTTP
 
     def tts(self, body, path="/v1/tts"):
         return self.request("POST", path, body)
 
 
-def start(voice, **kw):
+def start(voice, warm=True, server_kw=None, **kw):
+    """The service on a loopback port, its loop on a thread of this process."""
     sched = Scheduler(voice, max_queue=kw.pop("max_queue", 64), batching=kw.pop("batching", True),
                       max_batch=kw.pop("max_batch", 8))
     svc = Service(voice, "default", kw.pop("cache", PhraseCache()), sched, **kw)
-    httpd = Server(("127.0.0.1", 0), svc)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    svc.warm()
-    return svc, httpd, Client(httpd.server_address[1], kw.get("token"))
+    httpd = Server(svc, "127.0.0.1", 0, **(server_kw or {})).start()
+    if warm:
+        svc.warm()
+    return svc, httpd, Client(httpd.address[1], kw.get("token"))
 
 
 def stop(svc, httpd):
     httpd.shutdown()
     svc.scheduler.close()
-    httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -331,11 +332,7 @@ def test_real_voice_over_http(default_bundle):
 def test_requests_before_warm_up_are_refused_not_run(voice):
     """Until warm() has run (TensorRT engines built there), /readyz says so and speech requests
     get 503 warming_up instead of building engines inside a request."""
-    sched = Scheduler(voice)
-    svc = Service(voice, "default", PhraseCache(), sched)
-    httpd = Server(("127.0.0.1", 0), svc)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    client = Client(httpd.server_address[1])
+    svc, httpd, client = start(voice, warm=False)
     try:
         status, _, payload = client.request("GET", "/readyz")
         assert status == 503 and json.loads(payload)["status"] == "warming up"

@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .compat import MEANT_FOR
 from .config import UNKNOWN_POLICIES
-from .errors import EdgeTTSError
+from .errors import BindError, EdgeTTSError
 from .providers import PROVIDERS
 
 # One list of each choice, from the modules that define them.
@@ -274,14 +274,22 @@ def _load_voice(voice, provider, variant, threads=0, exit_code=1):
               help="Seconds a request may take (504 after that).")
 @click.option("--drain", "drain_s", type=click.FloatRange(0, 3600), default=30, show_default=True,
               help="Seconds SIGTERM waits for in-flight requests.")
+@click.option("--keep-alive", "keep_alive_s", type=click.FloatRange(0.5, 3600), default=5, show_default=True,
+              help="Seconds a connection may sit idle, or take to send a request's headers.")
+@click.option("--body-timeout", "body_timeout_s", type=click.FloatRange(0.5, 3600), default=10,
+              show_default=True, help="Seconds a request's body may take to arrive (408 after that).")
+@click.option("--wyoming", "wyoming", default=None, metavar="URI",
+              help="Also serve the Wyoming protocol (Home Assistant), e.g. tcp://127.0.0.1:10200.")
 @_lexicon_option
 def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, cache_mb,
           disk_cache_mb, batching, max_batch, max_queue, max_text, max_body_kb, timeout_s, drain_s,
-          lexicon) -> None:
-    """Run the HTTP service (POST /v1/tts, POST /v1/audio/speech, /metrics, /healthz, /readyz)."""
+          keep_alive_s, body_timeout_s, wyoming, lexicon) -> None:
+    """Run the HTTP service (POST /v1/tts, POST /v1/audio/speech, /metrics, /healthz, /readyz),
+    and Wyoming beside it with --wyoming."""
     from .phrase_cache import PhraseCache
     from .scheduler import Scheduler
-    from .server import Service, serve as run
+    from .server import HttpLimits, serve as run
+    from .service import Service
 
     token = os.environ.get("EDGETTS_TOKEN")
     source = "EDGETTS_TOKEN"
@@ -314,18 +322,25 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         logging.getLogger("edgetts").warning("listening on %s without a token: anyone on the network "
                                              "can use this service", host)
+    limits = HttpLimits(keep_alive_s=keep_alive_s, body_timeout_s=body_timeout_s)
+
+    def ready(addr) -> None:
+        click.echo("edgetts: serving %s (%s on %s) on http://%s:%d%s"
+                   % (svc.voice_id, v.variant, v.providers[0], addr[0], addr[1],
+                      " and %s" % wyoming if wyoming else ""), err=True)
+
     try:
-        run(svc, host, port, drain_s,
-            on_ready=lambda addr: click.echo("edgetts: serving %s (%s on %s) on http://%s:%d"
-                                             % (svc.voice_id, v.variant, v.providers[0], addr[0],
-                                                addr[1]), err=True))
-    except OSError as exc:  # raised by bind(), before anything is served
+        run(svc, host, port, drain_s, on_ready=ready, limits=limits, wyoming=wyoming)
+    except ValueError as exc:  # a --wyoming URI that is not one
+        sched.close()
+        raise _Fatal(str(exc), EXIT_BAD_CONFIG)
+    except BindError as exc:  # raised by bind(), before anything is served
         sched.close()
         if exc.errno == errno.EADDRINUSE:
             why = "is already in use (another edgetts, or another service; pick one with --port)"
         else:
             why = "cannot be bound: %s" % (exc.strerror or exc)
-        raise _Fatal("%s:%d %s" % (host, port, why), EXIT_PORT_UNAVAILABLE)
+        raise _Fatal("%s %s" % (exc.where, why), EXIT_PORT_UNAVAILABLE)
 
 
 @main.command(context_settings=CONTEXT)

@@ -50,3 +50,11 @@ class SSMLError(FrontendError):
 
 class LexiconError(EdgeTTSError, ValueError):
     """A user lexicon that cannot be read; the message names the file and line."""
+
+
+class BindError(EdgeTTSError, OSError):
+    """A listening address cannot be bound (in use, not allowed); ``where`` names it."""
+
+    def __init__(self, where: str, exc: OSError):
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.where = where

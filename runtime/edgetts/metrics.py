@@ -6,6 +6,9 @@
   cache hits do not hide synthesis latency. Buckets reach past the request timeout.
 - ``edgetts_first_audio_seconds{outcome}``: request to the first audio byte (synthesized, cache_hit).
 - ``edgetts_rtf``: synthesis seconds / audio seconds of synthesized requests.
+- ``edgetts_cancelled_total``: speech requests whose client went away before the audio was
+  complete; ``edgetts_jobs_stopped_total``: of their jobs, those the synthesizer stopped with work
+  left (the rest had already finished their last step).
 - ``edgetts_cache_hits_total``, ``edgetts_cache_misses_total``, ``edgetts_audio_seconds_total``.
 - ``edgetts_decoder_waves_total`` and ``edgetts_decoder_wave_clauses_total`` (batching mode;
   their ratio is the mean batch size), counters because they only grow.
@@ -56,6 +59,8 @@ class ServiceMetrics:
                                   namespace=ns, registry=r)
         self.cache_misses = Counter("cache_misses", "Requests that had to be synthesized.",
                                     namespace=ns, registry=r)
+        self.cancelled = Counter("cancelled", "Speech requests whose client went away before the audio "
+                                 "was complete.", namespace=ns, registry=r)
         self.audio_seconds = Counter("audio_seconds", "Seconds of audio sent.", namespace=ns, registry=r)
         for name, doc, read in (("queue_length", "Jobs waiting for the synthesizer.", reads.queue_length),
                                 ("in_flight_requests", "Requests being answered now.", reads.in_flight),
@@ -78,6 +83,7 @@ class LiveReads(NamedTuple):
     ready: Callable[[], float]
     cache_stats: Callable[[], Dict[str, int]]
     waves: Callable[[], Tuple[int, int]]
+    stopped: Callable[[], int]
     provider: Callable[[], Dict[str, str]]
 
 
@@ -105,6 +111,8 @@ class _Live:
                                   value=waves)
         yield CounterMetricFamily("edgetts_decoder_wave_clauses", "Clauses decoded in those waves: "
                                   "clauses / waves is the mean batch size.", value=clauses)
+        yield CounterMetricFamily("edgetts_jobs_stopped", "Jobs the synthesizer stopped with work left "
+                                  "because their client went away.", value=self.reads.stopped())
         info = self.reads.provider()
         fam = GaugeMetricFamily("edgetts_provider_info", "The execution provider and graph variant in use.",
                                 labels=sorted(info))

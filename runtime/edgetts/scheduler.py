@@ -56,12 +56,13 @@ class _Fail(NamedTuple):
 
 
 class Job:
-    def __init__(self, utterances, options: Optional[SynthesisOptions], timeout_s: float):
+    def __init__(self, utterances, options: Optional[SynthesisOptions], timeout_s: float, out=None):
         self.utterances = list(utterances)
         self.options = options or SynthesisOptions()
         self.deadline = time.monotonic() + timeout_s
         self.timeout_s = timeout_s
-        self.out: "queue.Queue" = queue.Queue()
+        # anything with put(item) that may be called from the scheduler's threads
+        self.out = out if out is not None else queue.Queue()
         self.cancelled = threading.Event()
         self.finished = threading.Event()
         self._lock = threading.Lock()  # done/fail come from the scheduler and vocoder threads
@@ -99,6 +100,7 @@ class Scheduler:
         self.batch_sizes: Deque[int] = deque(maxlen=4096)  # sizes of the latest waves
         self.waves = 0           # waves run since start (batching mode)
         self.wave_clauses = 0    # clauses decoded in them
+        self.stopped_jobs = 0    # jobs dropped with work left because their client went away
         self._thread = threading.Thread(target=self._run_batched if batching else self._run_single,
                                         name="edgetts-scheduler", daemon=True)
         self._thread.start()
@@ -136,6 +138,8 @@ class Scheduler:
                 continue
             if job.alive():
                 return job
+            if job.cancelled.is_set():
+                self.stopped_jobs += 1  # gone before it started
         return None
 
     # -- one job at a time -----------------------------------------------------------------------
@@ -150,6 +154,7 @@ class Scheduler:
                 stream = self.voice.synthesize(job.utterances, job.options)
                 for chunk in stream:
                     if job.cancelled.is_set():
+                        self.stopped_jobs += 1
                         break
                     if job.expired():
                         raise JobTimeout("synthesis took longer than %.0f s" % job.timeout_s)
@@ -198,6 +203,8 @@ class Scheduler:
                         for m in wave:
                             m.clause = len(m.job.utterances)
                 # a member leaves after its last clause (its vocoder sends `done`), or when gone
+                self.stopped_jobs += sum(1 for m in members if m.job.cancelled.is_set()
+                                         and not m.job.finished.is_set() and m.clause < len(m.job.utterances))
                 members = [m for m in members if m.job.alive() and m.clause < len(m.job.utterances)]
         finally:
             voc_q.put(None)

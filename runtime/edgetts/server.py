@@ -1,4 +1,6 @@
-"""``edgetts serve``: the HTTP service (standard library ``http.server``, one thread per connection).
+"""``edgetts serve``: the HTTP adapter of the service core (``service.py``), a Starlette app on
+Hypercorn's asyncio HTTP/1.1 server (``h11``, pure Python), beside the optional Wyoming adapter
+on the same loop.
 
 Endpoints (JSON errors are ``{"error": {"code", "message"}}``, the shape OpenAI clients expect):
 
@@ -11,159 +13,112 @@ Endpoints (JSON errors are ``{"error": {"code", "message"}}``, the shape OpenAI 
 - ``POST /v1/audio/speech``: OpenAI's text-to-speech request (``model``, ``input``, ``voice``,
   ``response_format`` wav|pcm, ``speed``); always streamed, like OpenAI's.
 - ``GET /healthz`` (process alive), ``GET /readyz`` (sessions warm and not draining),
-  ``GET /v1/voices``, ``GET /metrics`` (Prometheus text).
+  ``GET /v1/voices``, ``GET /metrics`` (Prometheus text), ``GET /openapi.json``.
 
-Why the standard library: the service must install on a Jetson Nano's Python 3.8 (JetPack 4.6)
-next to a vendor ONNX Runtime wheel, where every extra compiled dependency (uvloop, pydantic-core,
-httptools) is a build fight on aarch64. Its threads only parse small JSON bodies and copy audio
-bytes out; synthesis runs on the scheduler's threads, so the server's speed never limits it.
+Why Hypercorn + Starlette: both are pure Python (h11, anyio) and install on a Jetson Nano's
+Python 3.8 from wheels with no compiler. Hypercorn's ``keep_alive_timeout`` runs from the moment
+a connection opens (or its last answer ends) until a request's headers are complete, however
+slowly the bytes come, so it is a total header deadline as well as the idle limit: idle and
+slow-header connections are closed by the server's own setting. (uvicorn, the other choice,
+restarts its keep-alive timer on every byte and has no header deadline.) An idle connection
+costs a socket and a few KB on the loop, no thread.
 
 Safety: binds 127.0.0.1 unless told otherwise; optional bearer token for ``/v1/*`` and
-``/metrics``; body size and text length limits (413); a bounded job queue (503 with
-``Retry-After``); a bounded number of connections (503); a per-request timeout (504); socket
-timeouts for slow clients; every handler error becomes a 500 JSON answer, never a dead process;
-SIGTERM stops accepting, lets in-flight requests finish (up to ``drain_s``), then exits.
+``/metrics``; a Content-Length that is a plain byte count under the body limit (else 400/411/413
+before the body is read) and a body deadline (408); text length limit (413); a bounded job queue
+(503 with ``Retry-After``); a per-request timeout (504); every handler error becomes a 500 JSON
+answer; a client that goes away cancels its synthesis. SIGTERM: every new request, ``/readyz``
+and ``/healthz`` get 503 ``draining`` at once while in-flight speech finishes (up to ``drain_s``),
+then the process exits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hmac
 import json
 import logging
-import math
-import os
-import queue
 import re
 import signal
 import socket
 import threading
-import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from dataclasses import dataclass
+from typing import AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
-from .config import UNKNOWN_POLICIES, SynthesisOptions
-from .errors import EdgeTTSError, FrontendError
-from .manifest import sha256
-from .metrics import CONTENT_TYPE, LiveReads, ServiceMetrics
-from .phrase_cache import PhraseCache, phrase_key
-from .scheduler import Job, JobTimeout, QueueFull, Scheduler
-from .voice import pcm16, wav_header
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from .config import UNKNOWN_POLICIES
+from .errors import BindError
+from .metrics import CONTENT_TYPE
+from .service import OPENAI_VOICES, Service, ServiceError, SpeakRequest, Speech
+from .voice import wav_header
 
 log = logging.getLogger("edgetts.server")
 
-# Voice names OpenAI clients send; they all mean the served voice, so those clients work unchanged.
-OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage",
-                 "shimmer", "verse")
 FORMATS = ("wav", "pcm")
+ApiError = ServiceError  # the HTTP adapter's errors are the core's
+
+# the fields each speech endpoint accepts (the OpenAPI document lists the same)
+TTS_FIELDS = ("text", "voice", "format", "stream", "speed", "unknown", "ssml", "marks")
+OPENAI_FIELDS = ("model", "input", "voice", "response_format", "speed", "instructions", "stream_format")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: Optional[dict] = None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
+@dataclass(frozen=True)
+class HttpLimits:
+    """Connection settings, handed to Hypercorn (``keep_alive_s``, ``max_header_bytes``,
+    ``graceful_s``) or enforced by the app (``body_timeout_s``)."""
+
+    keep_alive_s: float = 5.0       # header deadline from connect / last answer; idle limit
+    body_timeout_s: float = 10.0    # the whole body must arrive within this, once headers are in
+    max_header_bytes: int = 16 << 10
+    graceful_s: float = 3.0         # after the drain: how long open connections may finish
+    backlog: int = 128
 
 
-class Service:
-    """Everything a request needs, shared by the handler threads."""
+# -- request bodies → SpeakRequest ------------------------------------------------------------------
 
-    def __init__(self, voice, voice_id: str = "default", cache: Optional[PhraseCache] = None,
-                 scheduler: Optional[Scheduler] = None, max_text_chars: int = 2000,
-                 max_body_bytes: int = 64 << 10, request_timeout_s: float = 60.0,
-                 token: Optional[str] = None, max_connections: int = 64):
-        self.voice = voice
-        self.voice_id = voice_id
-        self.cache = cache if cache is not None else PhraseCache()
-        self.scheduler = scheduler or Scheduler(voice)
-        self.max_text_chars = max_text_chars
-        self.max_body_bytes = max_body_bytes
-        self.request_timeout_s = request_timeout_s
-        self.token = token
-        self.connections = threading.BoundedSemaphore(max_connections)
-        self.ready = False
-        self.draining = False
-        self.in_flight = 0
-        self._lock = threading.Lock()
-        self.voice_sha = sha256(os.path.join(voice.bundle, "voice.json"))
-        self.request_s = 1.0  # running mean of a synthesized request's time, for Retry-After
-        self.metrics = ServiceMetrics(request_timeout_s, LiveReads(
-            queue_length=lambda: self.scheduler.queue_length(),
-            in_flight=lambda: self.in_flight,
-            ready=lambda: 1 if self.ready and not self.draining else 0,
-            cache_stats=lambda: self.cache.stats(),
-            waves=lambda: (self.scheduler.waves, self.scheduler.wave_clauses),
-            provider=lambda: {"provider": voice.providers[0], "variant": voice.variant,
-                              "voice": voice_id, "batching": str(self.scheduler.batching).lower()}))
-
-    def retry_after(self) -> str:
-        """Seconds a refused client should wait: the queue ahead of it at the recent pace,
-        2 to 60. (A fixed 1 s let OpenAI clients spend both default retries inside one burst.)"""
-        wait = (self.scheduler.queue_length() + 1) * self.request_s
-        return str(int(min(60, max(2, math.ceil(wait)))))
-
-    def warm(self) -> None:
-        """Before any request: allocations, TensorRT engines for the whole shape range."""
-        self.voice.warmup()
-        self.ready = True
-
-    def voices(self) -> list:
-        c = self.voice.config
-        return [{"id": self.voice_id, "name": c.name, "language": c.language,
-                 "sample_rate": c.sample_rate, "variant": self.voice.variant,
-                 "provider": self.voice.providers[0], "aliases": list(OPENAI_VOICES),
-                 "sha256": self.voice_sha}]
-
-    def check_voice(self, name) -> None:
-        if name is None or name in (self.voice_id, self.voice.config.name) or name in OPENAI_VOICES:
-            return
-        raise ApiError(422, "unknown_voice", "unknown voice %r; this service has %r (GET /v1/voices)"
-                       % (name, self.voice_id))
-
-
-def parse_tts(body: dict, svc: Service) -> dict:
-    """Validate a /v1/tts body → normalized request fields (raises ApiError naming the field)."""
-    _only(body, {"text", "voice", "format", "stream", "speed", "unknown", "ssml", "marks"})
-    req = {"text": _text(body.get("text"), "text", svc),
-           "format": _choice(body.get("format", "wav"), "format", FORMATS),
-           "stream": _bool(body.get("stream", False), "stream"),
-           "speed": _speed(body.get("speed")),
-           "unknown": _choice(body.get("unknown", "spell"), "unknown", UNKNOWN_POLICIES),
-           "ssml": None if body.get("ssml") is None else _bool(body.get("ssml"), "ssml"),
-           "marks": _bool(body.get("marks", False), "marks")}
-    if req["marks"] and req["stream"]:
+def parse_tts(body: dict, svc: Service) -> Tuple[SpeakRequest, str, bool]:
+    """Validate a /v1/tts body → (request, format, stream); ServiceError names the field."""
+    _only(body, TTS_FIELDS)
+    req = SpeakRequest(text=_text(body.get("text"), "text"), speed=_speed(body.get("speed")),
+                       unknown=_choice(body.get("unknown", "spell"), "unknown", UNKNOWN_POLICIES),
+                       ssml=None if body.get("ssml") is None else _bool(body.get("ssml"), "ssml"),
+                       marks=_bool(body.get("marks", False), "marks"),
+                       voice=_str_or_none(body.get("voice"), "voice"))
+    fmt = _choice(body.get("format", "wav"), "format", FORMATS)
+    stream = _bool(body.get("stream", False), "stream")
+    if req.marks and stream:
         raise ApiError(422, "unsupported_value", "'marks' needs \"stream\": false: the answer is one "
                        "JSON document with the audio and the timestamps")
-    svc.check_voice(_str_or_none(body.get("voice"), "voice"))
-    return req
+    return req, fmt, stream
 
 
-def parse_openai(body: dict, svc: Service) -> dict:
-    _only(body, {"model", "input", "voice", "response_format", "speed", "instructions", "stream_format"})
+def parse_openai(body: dict, svc: Service) -> Tuple[SpeakRequest, str, bool]:
+    _only(body, OPENAI_FIELDS)
     _str_or_none(body.get("model"), "model")
-    req = {"text": _text(body.get("input"), "input", svc),
-           "format": _choice(body.get("response_format", "wav"), "response_format", FORMATS),
-           "stream": True, "speed": _speed(body.get("speed")), "unknown": "spell", "ssml": None,
-           "marks": False}
-    svc.check_voice(_str_or_none(body.get("voice"), "voice"))
-    return req
+    req = SpeakRequest(text=_text(body.get("input"), "input"), speed=_speed(body.get("speed")),
+                       voice=_str_or_none(body.get("voice"), "voice"))
+    return req, _choice(body.get("response_format", "wav"), "response_format", FORMATS), True
 
 
 def _only(body, allowed) -> None:
-    extra = sorted(set(body) - allowed)
+    extra = sorted(set(body) - set(allowed))
     if extra:
         raise ApiError(422, "unknown_field", "unknown field(s) %s; allowed: %s"
                        % (", ".join(extra), ", ".join(sorted(allowed))))
 
 
-def _text(v, field: str, svc: Service) -> str:
+def _text(v, field: str) -> str:
     if v is None:
         raise ApiError(422, "missing_field", "%r is required: the text to speak" % field)
     if not isinstance(v, str):
         raise ApiError(422, "wrong_type", "%r must be a string, got %s" % (field, _json_type(v)))
-    if len(v) > svc.max_text_chars:
-        raise ApiError(413, "text_too_long", "%r has %d characters, the limit is %d; split it into "
-                       "several requests" % (field, len(v), svc.max_text_chars))
     return v
 
 
@@ -199,129 +154,139 @@ def _json_type(v) -> str:
             dict: "an object", type(None): "null"}.get(type(v), type(v).__name__)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "edgetts"
-    timeout = 30  # seconds a client may stall while sending or receiving
-    svc: Service  # set on the subclass made by make_server
+def _ctype(fmt: str, sr: int) -> str:
+    return "audio/wav" if fmt == "wav" else "audio/pcm;rate=%d;encoding=signed-int;bits=16;channels=1" % sr
 
-    def log_message(self, fmt, *args):  # access log at debug level, not on stderr
-        log.debug("%s %s", self.address_string(), fmt % args)
 
-    # -- dispatch --------------------------------------------------------------------------------
+def _json(status: int, obj, headers: Optional[dict] = None) -> Response:
+    return Response((json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8"), status,
+                    headers, "application/json; charset=utf-8")
 
-    def do_GET(self):
-        self._dispatch("GET")
 
-    def do_POST(self):
-        self._dispatch("POST")
+def _error(e: ServiceError, close: bool = False) -> Response:
+    headers = dict(e.headers)
+    if close:  # the body was not read: the connection cannot carry another request
+        headers["Connection"] = "close"
+    return _json(e.status, {"error": {"code": e.code, "message": e.message}}, headers)
 
-    def do_PUT(self):
-        self._dispatch("PUT")
 
-    def do_DELETE(self):
-        self._dispatch("DELETE")
+class _ClientGone(Exception):
+    pass
 
-    def do_HEAD(self):
-        self._dispatch("HEAD")
 
-    def do_PATCH(self):
-        self._dispatch("PATCH")
+class _Unread(ServiceError):
+    """Refused before the body was read: the connection cannot carry another request."""
 
-    def do_OPTIONS(self):
-        self._dispatch("OPTIONS")
 
-    def _dispatch(self, method: str) -> None:
-        path = self.path.split("?", 1)[0]
-        self._t0 = time.perf_counter()
-        self._status = 500
-        self._endpoint = path if path in ROUTES else "other"
-        self._outcome = "other"  # synthesized / cache_hit for speech; error is read off the status
-        self._request_id = uuid.uuid4().hex[:16]
-        svc = self.svc
-        with svc._lock:
-            svc.in_flight += 1
-        try:
-            route = ROUTES.get(path)
-            if route is None:
-                raise ApiError(404, "not_found", "no endpoint %s; see GET /v1/voices, POST /v1/tts" % path)
-            if method != route[0]:
-                raise ApiError(405, "method_not_allowed", "%s takes %s, not %s" % (path, route[0], method),
-                               {"Allow": route[0]})
-            if route[2] and svc.token is not None:
-                self._authorize()
-            route[1](self)
-        except ApiError as e:
-            self._error(e)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
-            self.close_connection = True
-            self._status = 499  # client went away
-        except Exception:
-            log.exception("request %s failed", self._request_id)
-            self._error(ApiError(500, "internal_error", "internal error (request id %s)" % self._request_id))
-        finally:
-            m = svc.metrics
-            m.requests.labels(self._endpoint, str(self._status)).inc()
-            outcome = "error" if self._status >= 400 else self._outcome
-            m.request_seconds.labels(self._endpoint, outcome).observe(time.perf_counter() - self._t0)
-            with svc._lock:
-                svc.in_flight -= 1
+# -- the app --------------------------------------------------------------------------------------
 
-    def _authorize(self) -> None:
+class HttpAdapter:
+    """The Starlette app: routing, authentication, body limits, and speech requests turned into
+    ``Service.speak`` calls."""
+
+    def __init__(self, svc: Service, limits: HttpLimits = HttpLimits()):
+        self.svc = svc
+        self.limits = limits
+        # path -> (method, handler, needs the token)
+        self.routes: Dict[str, Tuple[str, Callable[[Request], Awaitable[Response]], bool]] = {
+            "/healthz": ("GET", self.healthz, False),
+            "/readyz": ("GET", self.readyz, False),
+            "/openapi.json": ("GET", self.openapi, False),
+            "/v1/voices": ("GET", self.voices, True),
+            "/metrics": ("GET", self.metrics, True),
+            "/v1/tts": ("POST", self.tts, True),
+            "/v1/audio/speech": ("POST", self.openai_speech, True),
+        }
+        self.app = Starlette(
+            routes=[Route(p, self._wrap(p, h, auth), methods=[m]) for p, (m, h, auth) in self.routes.items()],
+            exception_handlers={HTTPException: self._http_exception})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        route = self.routes.get(path)
+        tracked = self.svc.track(path if route else "other", speech=bool(route and route[0] == "POST"))
+        rid = uuid.uuid4().hex[:16]
+        scope["edgetts"] = {"tracked": tracked, "request_id": rid}
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                tracked.status = message["status"]
+                message = dict(message, headers=list(message.get("headers", [])) +
+                               [(b"x-request-id", rid.encode("ascii"))])
+            await send(message)
+
+        with tracked:
+            await self.app(scope, receive, send_with_id)
+
+    async def _http_exception(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        path = request.url.path
+        if exc.status_code == 405:
+            method = self.routes[path][0]
+            return _error(ApiError(405, "method_not_allowed", "%s takes %s, not %s" % (path, method, request.method),
+                                   {"Allow": method}))
+        if exc.status_code == 404:
+            return _error(ApiError(404, "not_found", "no endpoint %s; see GET /v1/voices, POST /v1/tts" % path))
+        return _error(ApiError(exc.status_code, "http_error", str(exc.detail)))
+
+    def _wrap(self, path: str, handler, auth: bool):
+        async def endpoint(request: Request) -> Response:
+            state = request.scope["edgetts"]
+            try:
+                if auth and self.svc.token is not None:
+                    self._authorize(request)
+                return await handler(request)
+            except ServiceError as e:
+                return _error(e, close=isinstance(e, _Unread))
+            except _ClientGone:
+                state["tracked"].status = 499  # nobody is left to answer
+                return Response(b"", 499)
+            except Exception:
+                log.exception("request %s failed", state["request_id"])
+                return _error(ApiError(500, "internal_error", "internal error (request id %s)"
+                                       % state["request_id"]))
+        return endpoint
+
+    def _authorize(self, request: Request) -> None:
         # the scheme is case-insensitive (RFC 9110 11.1); the token is compared in constant time
-        scheme, _, given = self.headers.get("Authorization", "").strip().partition(" ")
+        scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
         want = (self.svc.token or "").encode("utf-8")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode("utf-8", "replace"), want):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8", "replace"), want):
             raise ApiError(401, "unauthorized", "missing or wrong bearer token",
                            {"WWW-Authenticate": 'Bearer realm="edgetts"'})
 
-    # -- responses -------------------------------------------------------------------------------
-
-    def _send(self, status: int, body: bytes, ctype: str, headers: Optional[dict] = None) -> None:
-        self._status = status
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Request-Id", self._request_id)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, status: int, obj, headers: Optional[dict] = None) -> None:
-        self._send(status, (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8"),
-                   "application/json; charset=utf-8", headers)
-
-    def _error(self, e: ApiError) -> None:
-        if getattr(self, "_streaming", False):  # headers are out: cut the stream short instead
-            self.close_connection = True
-            return
-        try:
-            self._json(e.status, {"error": {"code": e.code, "message": e.message}}, e.headers)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
-            self.close_connection = True
-
-    def _body(self) -> dict:
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked" or length is None:
-            self.close_connection = True
-            raise ApiError(411, "length_required", "send the JSON body with a Content-Length header")
+    async def _body(self, request: Request) -> dict:
+        h = request.headers
+        length = h.get("content-length")
+        if h.get("transfer-encoding", "").lower() == "chunked" or length is None:
+            raise _Unread(411, "length_required", "send the JSON body with a Content-Length header")
         if not re.fullmatch(r"[0-9]{1,18}", length.strip()):  # 1*DIGIT (RFC 9110): no sign
-            self.close_connection = True
-            raise ApiError(400, "bad_content_length", "Content-Length %r is not a byte count" % length)
+            raise _Unread(400, "bad_content_length", "Content-Length %r is not a byte count" % length)
         n = int(length)
         if n > self.svc.max_body_bytes:
-            self.close_connection = True  # the body is not read: the connection cannot be reused
-            raise ApiError(413, "body_too_large", "the body has %d bytes, the limit is %d"
-                           % (n, self.svc.max_body_bytes))
-        raw = self.rfile.read(n)
+            raise _Unread(413, "body_too_large", "the body has %d bytes, the limit is %d"
+                          % (n, self.svc.max_body_bytes))
+
+        async def read() -> bytes:
+            parts, got = [], 0
+            async for part in request.stream():
+                got += len(part)
+                if got > n:
+                    break
+                parts.append(part)
+            return b"".join(parts)
+
+        try:
+            raw = await asyncio.wait_for(read(), self.limits.body_timeout_s)
+        except asyncio.TimeoutError:
+            raise _Unread(408, "body_timeout", "the body did not arrive within %.0f s"
+                          % self.limits.body_timeout_s)
+        except ClientDisconnect:
+            raise _ClientGone()
         if len(raw) != n:
-            self.close_connection = True
-            raise ApiError(400, "incomplete_body", "the body ended after %d of %d bytes" % (len(raw), n))
+            raise _Unread(400, "incomplete_body", "the body ended after %d of %d bytes" % (len(raw), n))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -341,250 +306,309 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- endpoints -------------------------------------------------------------------------------
 
-    def healthz(self) -> None:
-        self._json(200, {"status": "ok"})
+    async def healthz(self, request: Request) -> Response:
+        if self.svc.draining:
+            return _json(503, {"status": "draining"})
+        return _json(200, {"status": "ok"})
 
-    def readyz(self) -> None:
+    async def readyz(self, request: Request) -> Response:
         svc = self.svc
         if svc.draining:
-            self._json(503, {"status": "draining"})
-        elif not svc.ready:
-            self._json(503, {"status": "warming up"})
-        else:
-            self._json(200, {"status": "ready", "provider": svc.voice.providers[0],
-                             "variant": svc.voice.variant})
+            return _json(503, {"status": "draining"})
+        if not svc.ready:
+            return _json(503, {"status": "warming up"})
+        return _json(200, {"status": "ready", "provider": svc.voice.providers[0], "variant": svc.voice.variant})
 
-    def voices(self) -> None:
-        self._json(200, {"voices": self.svc.voices()})
+    async def voices(self, request: Request) -> Response:
+        return _json(200, {"voices": self.svc.voices()})
 
-    def metrics(self) -> None:
-        self._send(200, self.svc.metrics.render().encode("utf-8"), CONTENT_TYPE)
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.svc.metrics.render().encode("utf-8"), 200, media_type=CONTENT_TYPE)
 
-    def tts(self) -> None:
-        self._speak(parse_tts(self._body(), self.svc))
+    async def openapi(self, request: Request) -> Response:
+        return _json(200, openapi_document(self))
 
-    def openai_speech(self) -> None:
-        self._speak(parse_openai(self._body(), self.svc))
+    async def tts(self, request: Request) -> Response:
+        self.svc.admit()  # a draining service answers at once, before reading the body
+        return await self._speak(request, *parse_tts(await self._body(request), self.svc))
 
-    def _speak(self, req: dict) -> None:
-        svc = self.svc
-        if svc.draining:
-            raise ApiError(503, "draining", "the service is shutting down", {"Retry-After": "5"})
-        if not svc.ready:  # engines are built by warm(), never inside a request
-            raise ApiError(503, "warming_up", "the service is still warming up; poll GET /readyz",
-                           {"Retry-After": "5"})
-        options = SynthesisOptions(speed=req["speed"], unknown=req["unknown"], ssml=req["ssml"])
+    async def openai_speech(self, request: Request) -> Response:
+        self.svc.admit()
+        return await self._speak(request, *parse_openai(await self._body(request), self.svc))
+
+    async def _speak(self, request: Request, req: SpeakRequest, fmt: str, stream: bool) -> Response:
+        tracked = request.scope["edgetts"]["tracked"]
+        speech = await self.svc.speak(req, started=tracked.t0)
+        tracked.outcome = "cache_hit" if speech.cache == "hit" else "synthesized"
+        sr = speech.sample_rate
+        headers = {"X-Cache": speech.cache}
         try:
-            utts = svc.voice.prepare(req["text"], options)
-        except FrontendError as exc:
-            raise ApiError(422, "unsayable_text", str(exc))
-        sr = svc.voice.config.sample_rate
-        key = phrase_key(svc.voice_sha, svc.voice.variant, utts, {"speed": req["speed"] or 1.0})
-        pcm = None if req["marks"] else svc.cache.get(key)  # timestamps come from synthesis
-        if pcm is not None:
-            svc.metrics.cache_hits.inc()
-            self._outcome = "cache_hit"
-            self._answer_cached(req, pcm, sr)
-            return
-        svc.metrics.cache_misses.inc()
-        self._outcome = "synthesized"
-        job = Job(utts, options, svc.request_timeout_s)
-        try:
-            svc.scheduler.submit(job)
-        except QueueFull as exc:
-            raise ApiError(503, "busy", "the service is busy (%s); retry shortly" % exc,
-                           {"Retry-After": svc.retry_after()})
-        start = time.perf_counter()
+            if not stream:
+                data = await _until_gone(request, _collect(speech), speech)
+                if req.marks:
+                    return _json(200, {"sample_rate": sr, "duration": len(data) / 2.0 / sr,
+                                       "audio": base64.b64encode(wav_header(sr, len(data)) + data).decode("ascii"),
+                                       "marks": [m.to_dict() for m in speech.marks]}, headers)
+                body = data if fmt == "pcm" else wav_header(sr, len(data)) + data
+                return Response(body, 200, headers, _ctype(fmt, sr))
+            chunks = speech.__aiter__()
+            # headers go out only once audio exists, so early failures still get their status
+            first = await _until_gone(request, _first(chunks), speech)
+        except BaseException:
+            speech.cancel()
+            raise
 
-        def complete(data: bytes) -> None:
-            """All audio is made: cache it before the last byte goes out, so a client that has
-            its answer can rely on the entry being stored (on disk too)."""
-            secs = len(data) / 2.0 / sr
-            if secs:
-                took = time.perf_counter() - start
-                svc.request_s = 0.8 * svc.request_s + 0.2 * took
-                svc.metrics.rtf.observe(took / secs)
-                svc.metrics.audio_seconds.inc(secs)
-                svc.cache.put(key, data)
+        async def body_iter() -> AsyncIterator[bytes]:
+            try:
+                if fmt == "wav":
+                    yield wav_header(sr, None)
+                if first:
+                    yield first
+                async for data in chunks:
+                    yield data
+            except ServiceError as e:  # headers are out: the stream is cut short
+                log.warning("stream ended early: %s", e.message)
+            finally:  # the client went away (Starlette cancels us) or we are done
+                speech.cancel()
+        return StreamingResponse(body_iter(), 200, headers, _ctype(fmt, sr))
 
-        try:
-            if req["marks"]:
-                self._with_marks(job, sr, complete)
-            elif req["stream"]:
-                self._stream(job, req, sr, complete)
-            else:
-                data = b"".join(pcm16(audio) for audio in self._chunks(job))
-                complete(data)
-                body = data if req["format"] == "pcm" else wav_header(sr, len(data)) + data
-                self._send(200, body, _ctype(req["format"], sr), {"X-Cache": "miss"})
-                svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
-        finally:
-            job.cancelled.set()  # stops the job if we leave early (client gone, error)
 
-    def _with_marks(self, job: Job, sr: int, complete) -> None:
-        """One JSON document: the WAV (base64) and every character's start and end."""
-        import base64
+async def _collect(speech: Speech) -> bytes:
+    return b"".join([data async for data in speech])
 
-        marks: list = []
-        data = b"".join(pcm16(audio) for audio in self._chunks(job, marks))
-        complete(data)
-        body = {"sample_rate": sr, "duration": len(data) / 2.0 / sr,
-                "audio": base64.b64encode(wav_header(sr, len(data)) + data).decode("ascii"),
-                "marks": [m.to_dict() for m in marks]}
-        self._json(200, body, {"X-Cache": "bypass"})
-        self.svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
 
-    def _chunks(self, job: Job, marks: Optional[list] = None):
-        """The job's audio arrays as they come (and their marks into `marks`); ApiError for
-        timeouts and failures."""
+async def _first(chunks: AsyncIterator[bytes]) -> bytes:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return b""
+
+
+async def _until_gone(request: Request, work: Awaitable, speech: Speech):
+    """Run `work`; if the client disconnects first, cancel it and the synthesis."""
+    task = asyncio.ensure_future(work)
+
+    async def gone() -> None:
         while True:
-            left = job.deadline - time.monotonic()
-            try:
-                item = job.out.get(timeout=max(0.0, left) + 1.0)
-            except queue.Empty:
-                item = JobTimeout("no audio within %.0f s" % job.timeout_s)
-            if item is None:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
                 return
-            if isinstance(item, JobTimeout):
-                raise ApiError(504, "timeout", "synthesis timed out: %s" % item)
-            if isinstance(item, BaseException):
-                if isinstance(item, (EdgeTTSError, ValueError)):
-                    raise ApiError(422, "synthesis_failed", str(item))
-                raise ApiError(500, "synthesis_failed", "synthesis failed (%s)" % type(item).__name__)
-            if marks is not None:
-                marks.extend(item.marks)
-            if item.audio.size:
-                yield item.audio
 
-    def _stream(self, job: Job, req: dict, sr: int, complete) -> None:
-        parts = []
-        first = True
-        for audio in self._chunks(job):
-            data = pcm16(audio)
-            if first:  # headers only once audio exists, so early failures still get a status
-                self._start_stream(req, sr, "miss")
-                self._write_chunk(wav_header(sr, None) if req["format"] == "wav" else b"")
-                self.svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
-                first = False
-            self._write_chunk(data)
-            parts.append(data)
-        if first:
-            self._start_stream(req, sr, "miss")
-        complete(b"".join(parts))
-        self._end_stream()
-
-    def _answer_cached(self, req: dict, pcm: bytes, sr: int) -> None:
-        if req["stream"]:
-            self._start_stream(req, sr, "hit")
-            if req["format"] == "wav":
-                self._write_chunk(wav_header(sr, None))
-            self.svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
-            step = sr * 2  # one second per HTTP chunk
-            for i in range(0, len(pcm), step):
-                self._write_chunk(pcm[i:i + step])
-            self._end_stream()
-        else:
-            body = pcm if req["format"] == "pcm" else wav_header(sr, len(pcm)) + pcm
-            self._send(200, body, _ctype(req["format"], sr), {"X-Cache": "hit"})
-            self.svc.metrics.first_audio_seconds.labels(self._outcome).observe(time.perf_counter() - self._t0)
-        self.svc.metrics.audio_seconds.inc(len(pcm) / 2.0 / sr)
-
-    def _start_stream(self, req: dict, sr: int, cache: str) -> None:
-        self._status = 200
-        self.send_response(200)
-        self.send_header("Content-Type", _ctype(req["format"], sr))
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("X-Request-Id", self._request_id)
-        self.send_header("X-Cache", cache)
-        self.end_headers()
-        self._streaming = True
-
-    def _write_chunk(self, data: bytes) -> None:
-        if data:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.flush()
-
-    def _end_stream(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-        self._streaming = False
+    watch = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+        watch.cancel()
+    if task.cancelled() or not task.done():
+        speech.cancel()
+        raise _ClientGone()
+    return task.result()
 
 
-def _ctype(fmt: str, sr: int) -> str:
-    return "audio/wav" if fmt == "wav" else "audio/pcm;rate=%d;encoding=signed-int;bits=16;channels=1" % sr
+def openapi_document(adapter: HttpAdapter) -> dict:
+    """OpenAPI 3.1 for the endpoints above (the tests check it lists every route and field)."""
+    err = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    audio = {"description": "audio (WAV or raw PCM16; chunked when streamed)",
+             "content": {"audio/wav": {}, "audio/pcm": {}}}
+
+    def speech_op(summary: str, schema: str) -> dict:
+        return {"post": {"summary": summary, "security": [{"bearer": []}, {}],
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/" + schema}}}},
+                         "responses": {"200": audio, "400": err, "401": err, "408": err, "411": err,
+                                       "413": err, "422": err, "503": err, "504": err}}}
+
+    def get(summary: str, auth: bool) -> dict:
+        op: Dict[str, object] = {"summary": summary, "responses": {
+            "200": {"description": "ok"}, "503": {"description": "not ready"}}}
+        if auth:
+            op["security"] = [{"bearer": []}, {}]
+        return {"get": op}
+
+    s = {"type": "string"}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "edgetts", "version": "1"},
+        "paths": {
+            "/v1/tts": speech_op("Speak text (or SSML) with the served voice", "TtsRequest"),
+            "/v1/audio/speech": speech_op("OpenAI-compatible text to speech (always streamed)", "OpenAISpeechRequest"),
+            "/v1/voices": get("The served voice", True),
+            "/metrics": get("Prometheus metrics", True),
+            "/healthz": get("The process is alive (503 while draining)", False),
+            "/readyz": get("Sessions warm and not draining", False),
+            "/openapi.json": get("This document", False),
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                    "code": s, "message": s}}}},
+                "TtsRequest": {"type": "object", "required": ["text"], "additionalProperties": False,
+                               "properties": {
+                                   "text": {"type": "string", "maxLength": adapter.svc.max_text_chars},
+                                   "voice": s, "format": {"enum": list(FORMATS), "default": "wav"},
+                                   "stream": {"type": "boolean", "default": False},
+                                   "speed": {"type": "number", "minimum": 0.25, "maximum": 4.0},
+                                   "unknown": {"enum": list(UNKNOWN_POLICIES), "default": "spell"},
+                                   "ssml": {"type": "boolean"},
+                                   "marks": {"type": "boolean", "default": False}}},
+                "OpenAISpeechRequest": {"type": "object", "required": ["input"], "additionalProperties": False,
+                                        "properties": {
+                                            "model": s, "input": {"type": "string",
+                                                                  "maxLength": adapter.svc.max_text_chars},
+                                            "voice": {"type": "string", "examples": list(OPENAI_VOICES)},
+                                            "response_format": {"enum": list(FORMATS), "default": "wav"},
+                                            "speed": {"type": "number", "minimum": 0.25, "maximum": 4.0},
+                                            "instructions": s, "stream_format": s}},
+            },
+        },
+    }
 
 
-# path -> (method, handler, needs the token)
-ROUTES = {
-    "/healthz": ("GET", Handler.healthz, False),
-    "/readyz": ("GET", Handler.readyz, False),
-    "/v1/voices": ("GET", Handler.voices, True),
-    "/metrics": ("GET", Handler.metrics, True),
-    "/v1/tts": ("POST", Handler.tts, True),
-    "/v1/audio/speech": ("POST", Handler.openai_speech, True),
-}
+# -- running it -------------------------------------------------------------------------------
+
+def bind(host: str, port: int, backlog: int = 128) -> socket.socket:
+    """The listening socket, bound now so that a busy port fails before anything else starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise BindError("%s:%d" % (host, port), exc)
+    return sock
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
+class Server:
+    """The service on one asyncio loop: HTTP (Hypercorn) and, if given, Wyoming."""
 
-    def __init__(self, address, svc: Service):
-        handler = type("BoundHandler", (Handler,), {"svc": svc})
+    def __init__(self, svc: Service, host: str = "127.0.0.1", port: int = 8080,
+                 limits: HttpLimits = HttpLimits(), wyoming: Optional[str] = None):
         self.svc = svc
-        super().__init__(address, handler)
+        self.limits = limits
+        self.wyoming = wyoming
+        self.sock = bind(host, port, limits.backlog)
+        self.address = self.sock.getsockname()[:2]
+        self.wyoming_server = None
+        if wyoming:
+            from .wyoming_server import WyomingServer
 
-    def process_request(self, request, client_address):
-        if not self.svc.connections.acquire(blocking=False):
             try:
-                body = b'{"error": {"code": "busy", "message": "too many connections"}}\n'
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                b"Retry-After: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-                                % (self.svc.retry_after().encode(), len(body), body))
+                self.wyoming_server = WyomingServer(svc, wyoming)
+            except BaseException:
+                self.close()
+                raise
+        self.adapter = HttpAdapter(svc, limits)
+        self._stop: Optional[asyncio.Event] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def _config(self):
+        from hypercorn.config import Config
+
+        c = Config()
+        c.bind = ["fd://%d" % self.sock.fileno()]
+        c.keep_alive_timeout = self.limits.keep_alive_s
+        c.h11_max_incomplete_size = self.limits.max_header_bytes
+        c.graceful_timeout = self.limits.graceful_s
+        c.backlog = self.limits.backlog
+        c.accesslog = None
+        c.errorlog = logging.getLogger("edgetts.http")
+        c.include_server_header = False
+        return c
+
+    async def run(self, on_listening: Optional[Callable[[], None]] = None) -> None:
+        """Serve until ``stop()``; the Wyoming server (if any) starts and stops with it."""
+        from hypercorn.asyncio import serve as hypercorn_serve
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        wy = self.wyoming_server
+        if wy is not None:
+            await wy.start()
+        if on_listening:
+            self._loop.call_soon(on_listening)
+        try:
+            await hypercorn_serve(self.adapter, self._config(), shutdown_trigger=self._stop.wait)
+        finally:
+            if wy is not None:
+                await wy.stop()
+
+    def stop(self) -> None:
+        """From any thread: stop serving (after a drain, if one is wanted)."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    # for tests and benchmarks: the server on its own thread
+    def start(self) -> "Server":
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.run(self.run(on_listening=ready.set))
+
+        self._thread = threading.Thread(target=main, name="edgetts-http", daemon=True)
+        self._thread.start()
+        if not ready.wait(30):
+            raise RuntimeError("the HTTP server did not start")
+        return self
+
+    def shutdown(self) -> None:
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.close()
+
+    def close(self) -> None:
+        for sock in (self.sock, getattr(self.wyoming_server, "sock", None)):
+            try:
+                if sock is not None:
+                    sock.close()
             except OSError:
                 pass
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.svc.connections.release()
 
 
 def serve(svc: Service, host: str = "127.0.0.1", port: int = 8080, drain_s: float = 30.0,
-          on_ready=None) -> None:
-    """Warm up, serve until SIGTERM/SIGINT, then drain in-flight requests and return."""
-    httpd = Server((host, port), svc)
-    stop = threading.Event()
+          on_ready=None, limits: HttpLimits = HttpLimits(), wyoming: Optional[str] = None) -> None:
+    """Listen, warm up, serve until SIGTERM/SIGINT, then drain and return."""
+    server = Server(svc, host, port, limits, wyoming)
 
-    def _signal(signum, frame):
-        if not stop.is_set():
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        draining: List[asyncio.Task] = []
+
+        def on_signal(signum: int) -> None:
+            if draining:
+                return
             log.info("signal %d: draining (up to %.0f s)", signum, drain_s)
-            stop.set()
-            svc.draining = True
-            threading.Thread(target=httpd.shutdown, daemon=True).start()
 
-    signal.signal(signal.SIGTERM, _signal)
-    signal.signal(signal.SIGINT, _signal)
-    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    t.start()  # /healthz answers (and /readyz says "warming up") while the sessions warm
-    log.info("listening on http://%s:%d", *httpd.server_address[:2])
-    svc.warm()
-    log.info("ready: %s on %s", svc.voice.variant, svc.voice.providers[0])
-    if on_ready:
-        on_ready(httpd.server_address)
-    while not stop.wait(0.5):
-        pass
-    t.join()
-    deadline = time.monotonic() + drain_s
-    while svc.in_flight and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if svc.in_flight:
-        log.warning("%d request(s) still running after %.0f s; exiting anyway", svc.in_flight, drain_s)
-    svc.scheduler.close()
-    httpd.server_close()
-    log.info("stopped")
+            async def drain() -> None:
+                await svc.drain(drain_s)
+                if svc.speaking:
+                    log.warning("%d request(s) still running after %.0f s; exiting anyway", svc.speaking, drain_s)
+                server.stop()
+            draining.append(loop.create_task(drain()))
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig)
+
+        async def warm() -> None:  # /healthz answers (and /readyz says "warming up") meanwhile
+            await loop.run_in_executor(None, svc.warm)
+            log.info("ready: %s on %s", svc.voice.variant, svc.voice.providers[0])
+            if on_ready:
+                on_ready(server.address)
+
+        warming: List[asyncio.Task] = []
+        await server.run(on_listening=lambda: warming.append(loop.create_task(warm())))
+
+    log.info("listening on http://%s:%d", *server.address)
+    try:
+        asyncio.run(main())
+    finally:
+        svc.scheduler.close()
+        server.close()
+        log.info("stopped")
