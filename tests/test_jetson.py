@@ -68,6 +68,26 @@ def test_unit_file_is_valid_and_hardened():
     # systemd must wait longer than the service's own drain (edgetts serve --drain, 30 s)
     assert int(s["TimeoutStopSec"]) > 30
     assert u["Install"]["WantedBy"] == ["multi-user.target"]
+    # Wyoming is an option of the unit: off (empty) unless /etc/default/edgetts sets it
+    assert env["EDGETTS_WYOMING"] == ""
+
+
+def test_serve_reads_edgetts_wyoming(tiny_bundle):
+    """The unit passes Wyoming through EDGETTS_WYOMING: serve reads it (a busy port there is
+    exit 69 naming it)."""
+    import socket
+
+    from click.testing import CliRunner
+
+    from edgetts.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        uri = "tcp://127.0.0.1:%d" % busy.getsockname()[1]
+        r = CliRunner().invoke(main, ["serve", "--voice", tiny_bundle, "--port", "0"],
+                               env={"EDGETTS_WYOMING": uri})
+        assert r.exit_code == 69 and uri in r.output
 
 
 def test_unit_file_passes_systemd_analyze():

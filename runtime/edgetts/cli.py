@@ -278,8 +278,9 @@ def _load_voice(voice, provider, variant, threads=0, exit_code=1):
               help="Seconds a connection may sit idle, or take to send a request's headers.")
 @click.option("--body-timeout", "body_timeout_s", type=click.FloatRange(0.5, 3600), default=10,
               show_default=True, help="Seconds a request's body may take to arrive (408 after that).")
-@click.option("--wyoming", "wyoming", default=None, metavar="URI",
-              help="Also serve the Wyoming protocol (Home Assistant), e.g. tcp://127.0.0.1:10200.")
+@click.option("--wyoming", "wyoming", default=None, metavar="URI", envvar="EDGETTS_WYOMING",
+              help="Also serve the Wyoming protocol (Home Assistant), e.g. tcp://127.0.0.1:10200 "
+                   "(or set EDGETTS_WYOMING; empty means off).")
 @_lexicon_option
 def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, cache_mb,
           disk_cache_mb, batching, max_batch, max_queue, max_text, max_body_kb, timeout_s, drain_s,
@@ -323,6 +324,7 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
         logging.getLogger("edgetts").warning("listening on %s without a token: anyone on the network "
                                              "can use this service", host)
     limits = HttpLimits(keep_alive_s=keep_alive_s, body_timeout_s=body_timeout_s)
+    wyoming = (wyoming or "").strip() or None
 
     def ready(addr) -> None:
         click.echo("edgetts: serving %s (%s on %s) on http://%s:%d%s"
