@@ -334,3 +334,25 @@ def test_sigterm_answers_503_draining_at_once_while_a_stream_finishes(tiny_bundl
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_gpu_metrics_come_from_nvml_or_say_why_not(served):
+    """A CPU service registers no GPU families. The collector itself, where NVML answers,
+    gives memory and utilisation; where it does not (no nvidia-ml-py, no driver, a Jetson) it
+    gives nothing and names the reason, and scraping never fails."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from edgetts.metrics import GpuCollector
+
+    svc, client = served
+    assert svc.metrics.gpu is None and b"edgetts_gpu_" not in client.request("GET", "/metrics")[2]
+    gpu = GpuCollector(0)
+    r = CollectorRegistry()
+    r.register(gpu)
+    text = generate_latest(r).decode()
+    if gpu.reason is None:
+        fams = {f.name: f for f in gpu.collect()}
+        assert fams["edgetts_gpu_memory_total_bytes"].samples[0].value > 0
+        assert 0 <= fams["edgetts_gpu_utilization_ratio"].samples[0].value <= 1
+    else:
+        assert "edgetts_gpu_" not in text and ("nvidia-ml-py" in gpu.reason or "NVML" in gpu.reason)

@@ -15,11 +15,17 @@
 - Gauges read at scrape time: ``queue_length``, ``in_flight_requests``, ``ready``,
   ``cache_entries{tier}``, ``cache_hit_ratio``, ``provider_info{provider,variant,voice,batching}``.
 - The process collector's ``process_resident_memory_bytes``, CPU seconds and open files.
+- Where a GPU provider runs and NVML answers (``pip install 'edgetts[gpu]'``, i.e. nvidia-ml-py;
+  not on a Jetson, which has no NVML): ``edgetts_gpu_memory_used_bytes``,
+  ``edgetts_gpu_memory_total_bytes``, ``edgetts_gpu_process_memory_bytes`` (this process) and
+  ``edgetts_gpu_utilization_ratio``.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, List, NamedTuple, Tuple
+import logging
+import os
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -41,7 +47,7 @@ def latency_buckets(timeout_s: float) -> Tuple[float, ...]:
 class ServiceMetrics:
     """Everything ``/metrics`` shows. ``reads`` holds the scrape-time readers (see ``_Live``)."""
 
-    def __init__(self, timeout_s: float, reads: "LiveReads"):
+    def __init__(self, timeout_s: float, reads: "LiveReads", gpu_device: Optional[int] = None):
         r = self.registry = CollectorRegistry()
         ns = "edgetts"
         self.requests = Counter("requests", "HTTP requests by endpoint and status code.",
@@ -69,6 +75,10 @@ class ServiceMetrics:
             Gauge(name, doc, namespace=ns, registry=r).set_function(read)
         r.register(_Live(reads))
         ProcessCollector(registry=r)
+        self.gpu: Optional[GpuCollector] = None
+        if gpu_device is not None:
+            self.gpu = GpuCollector(gpu_device)
+            r.register(self.gpu)
 
     def render(self) -> str:
         """The text exposition format, as ``/metrics`` sends it."""
@@ -118,3 +128,52 @@ class _Live:
                                 labels=sorted(info))
         fam.add_metric([info[k] for k in sorted(info)], 1)
         yield fam
+
+
+class GpuCollector:
+    """GPU memory and utilisation through NVML, read at scrape time. Without NVML (not
+    installed, no driver, a Jetson) it yields nothing and ``reason`` says why, logged once."""
+
+    def __init__(self, device: int):
+        self.device = device
+        self.reason: Optional[str] = None
+        self._nvml = None
+        self._handle = None
+        try:
+            import pynvml  # nvidia-ml-py
+
+            pynvml.nvmlInit()
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(device)
+            self._nvml = pynvml
+        except ImportError:
+            self.reason = "nvidia-ml-py is not installed (pip install 'edgetts[gpu]')"
+        except Exception as exc:  # NVMLError: no library, no driver, no such device
+            self.reason = "NVML is not available: %s" % exc
+        if self.reason:
+            logging.getLogger("edgetts.metrics").info("no GPU metrics: %s", self.reason)
+
+    def describe(self) -> List:
+        return []
+
+    def collect(self) -> Iterable:
+        nv, h = self._nvml, self._handle
+        if nv is None:
+            return
+        try:
+            mem = nv.nvmlDeviceGetMemoryInfo(h)
+            util = nv.nvmlDeviceGetUtilizationRates(h)
+            procs = nv.nvmlDeviceGetComputeRunningProcesses(h)
+        except Exception as exc:
+            logging.getLogger("edgetts.metrics").debug("NVML read failed: %s", exc)
+            return
+        label = [str(self.device)]
+        for name, doc, value in (
+                ("edgetts_gpu_memory_used_bytes", "GPU memory in use (all processes).", mem.used),
+                ("edgetts_gpu_memory_total_bytes", "GPU memory in all.", mem.total),
+                ("edgetts_gpu_process_memory_bytes", "GPU memory this process holds.",
+                 sum(p.usedGpuMemory or 0 for p in procs if p.pid == os.getpid())),
+                ("edgetts_gpu_utilization_ratio", "Share of the last sample period the GPU was busy.",
+                 util.gpu / 100.0)):
+            fam = GaugeMetricFamily(name, doc, labels=["device"])
+            fam.add_metric(label, value)
+            yield fam

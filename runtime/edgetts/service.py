@@ -211,7 +211,9 @@ class Service:
             waves=lambda: (self.scheduler.waves, self.scheduler.wave_clauses),
             stopped=lambda: self.scheduler.stopped_jobs,
             provider=lambda: {"provider": voice.providers[0], "variant": voice.variant,
-                              "voice": voice_id, "batching": str(self.scheduler.batching).lower()}))
+                              "voice": voice_id, "batching": str(self.scheduler.batching).lower()}),
+            gpu_device=0 if voice.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+            else None)
 
     def retry_after(self) -> str:
         """Seconds a refused client should wait: the queue ahead of it at the recent pace,
