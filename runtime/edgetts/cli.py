@@ -347,6 +347,58 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address Triton binds (HTTP, gRPC, metrics); 0.0.0.0 exposes it to the network.")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=8002, show_default=True)
+@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto", show_default=True)
+@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default=None)
+@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Vocoder threads (0 = auto).")
+@click.option("--max-batch", type=click.IntRange(1, 64), default=16, show_default=True,
+              help="Largest batch Triton's dynamic batcher forms (and the decoder's wave size).")
+@click.option("--queue-delay-us", type=click.IntRange(0, 10_000_000), default=2000, show_default=True,
+              help="How long the dynamic batcher may hold a request to fill a batch.")
+@click.option("--max-queue", type=click.IntRange(1, 10000), default=64, show_default=True)
+@click.option("--max-text", type=click.IntRange(1, 1 << 20), default=2000, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=60, show_default=True)
+@click.option("--cache-mb", type=click.IntRange(0, 1 << 20), default=64, show_default=True)
+@_lexicon_option
+def triton(voice, host, http_port, grpc_port, metrics_port, provider, variant, threads, max_batch,
+           queue_delay_us, max_queue, max_text, timeout_s, cache_mb, lexicon) -> None:
+    """Serve the voice as Triton Inference Server models (edgetts, edgetts_stream) through
+    PyTriton: dynamic batching, gRPC streaming, Triton's health and metrics."""
+    try:
+        import pytriton  # noqa: F401
+    except ImportError:
+        raise _Fatal("edgetts triton needs PyTriton: pip install 'edgetts[triton]' in a venv made from "
+                     "the system's Python 3.8-3.12 (`make triton` does this; see README, Scale-out)",
+                     EXIT_BAD_CONFIG)
+    from .phrase_cache import PhraseCache
+    from .scheduler import Scheduler
+    from .service import Service
+    from .triton import serve_triton
+
+    lex = _load_lexicon(lexicon, EXIT_BAD_CONFIG)
+    v = _load_voice(voice, provider, variant, threads, exit_code=EXIT_BAD_CONFIG)
+    v.lexicon = lex
+    sched = Scheduler(v, max_queue=max_queue, batching=True, max_batch=max_batch)
+    svc = Service(v, os.path.basename(os.path.normpath(v.bundle)), PhraseCache(cache_mb << 20), sched,
+                  max_text, request_timeout_s=timeout_s)
+    try:
+        serve_triton(svc, host, http_port, grpc_port, metrics_port, max_batch, queue_delay_us,
+                     on_ready=lambda: click.echo(
+                         "edgetts: Triton serving %s (%s on %s): HTTP %s:%d, gRPC %s:%d, metrics %s:%d"
+                         % (svc.voice_id, v.variant, v.providers[0], host, http_port, host, grpc_port,
+                            host, metrics_port), err=True))
+    except Exception as exc:  # Triton did not start (a busy port, most often): its log says more
+        sched.close()
+        raise _Fatal("Triton did not start (%s): %s; a port in use? see the log above"
+                     % (type(exc).__name__, exc), EXIT_PORT_UNAVAILABLE)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
 @click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
               show_default=True)
 @click.option("--variant", type=click.Choice(VARIANT_CHOICES), default=None)
