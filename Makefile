@@ -81,7 +81,7 @@ bench-scale: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
 	$(TRITON_VENV)/bin/python -m benchmarks.scale_out --voice $(VOICE) --json build/scale_out.json
 
 test-triton: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
-	EDGETTS_NO_SKIP=1 EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) $(TRITON_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/triton
+	EDGETTS_NO_SKIP=1 EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) $(TRITON_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/scaleout
 
 # ruff (pyflakes, pycodestyle, bugbear) over everything; mypy over the runtime package.
 lint: setup

@@ -6,10 +6,12 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-try:  # tests/triton runs in its own venv (`make test-triton`: PyTriton needs the system Python)
+# tests/scaleout runs in its own venv (`make test-triton`: PyTriton needs the system Python). Not
+# called tests/triton: a folder of that name on sys.path shadows the `triton` package torch probes.
+try:
     import pytriton  # noqa: F401
 except ImportError:
-    collect_ignore = ["triton"]
+    collect_ignore = ["scaleout"]
 
 
 def pytest_collection_modifyitems(config, items):
