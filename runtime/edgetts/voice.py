@@ -133,9 +133,8 @@ class Voice:
                             order[order.index(v) + 1])
                 continue
             break
-        from . import normalize
-
-        normalize.backend()  # load the grammars now, not inside the first request
+        # the normalizer's grammars (0.3 s) load on the first text that needs them, or in
+        # warmup() for a service: a one-shot `say` of plain Han text never pays for them
         really = sessions["decoder_step"].get_providers()
         if really[0] != chosen[0]:
             msg = "asked for %s, the session runs on %s" % (chosen[0], really[0])
@@ -256,7 +255,10 @@ class Voice:
         vocoder from its minimum window up to its largest (first window + context on the left
         and right, up to 256 kept frames + twice the context).
         """
+        from . import normalize
+
         t = time.perf_counter()
+        normalize.backend()  # load the grammars now, not inside the first request
         for _ in self.synthesize(self.WARMUP_TEXT):
             pass
         c = self.config
