@@ -198,3 +198,17 @@ def test_concurrent_grpc_streams_run_together(server, voice):
         for c in clients:
             c.stop_stream()
     assert max(server["svc"].scheduler.batch_sizes) > 1
+
+
+def test_ssml_input(server):
+    """SSML=true reads the markup (a 600 ms break lengthens the audio); absent, a leading
+    <speak> is detected the same way."""
+    c = th.InferenceServerClient(server["http"])
+    plain = audio_of(c.infer(MODEL, text_input(th, "你好世界")))
+    markup = '<speak>你好<break time="600ms"/>世界</speak>'
+    inputs = text_input(th, markup)
+    flag = th.InferInput("SSML", [1, 1], "BOOL")
+    flag.set_data_from_numpy(np.array([[True]]))
+    with_flag = audio_of(c.infer(MODEL, inputs + [flag]))
+    detected = audio_of(c.infer(MODEL, text_input(th, markup)))
+    assert len(with_flag) == len(detected) and len(with_flag) > len(plain) + 0.4 * 24000
