@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from benchmarks.serve_load import SENTENCES, request as serve_request
+from benchmarks.serve_load import load_texts, request as serve_request, summarize
 
 
 def free_port() -> int:
@@ -114,9 +114,7 @@ def triton_counts(metrics_port: int):
 
 
 def run_level(name: str, call, clients: int, rounds: int, metrics_port: int = 0) -> dict:
-    n = max(16, clients * rounds)
-    texts = [SENTENCES[i % len(SENTENCES)] + ("" if i < len(SENTENCES) else "第%d遍。" % i)
-             for i in range(clients + n)]
+    texts = load_texts(clients, rounds)
     with ThreadPoolExecutor(clients) as ex:
         list(ex.map(call, texts[:clients]))  # warm-up round
         before = triton_counts(metrics_port) if metrics_port else (0.0, 0.0)
@@ -125,13 +123,7 @@ def run_level(name: str, call, clients: int, rounds: int, metrics_port: int = 0)
         wall = time.perf_counter() - t0
         after = triton_counts(metrics_port) if metrics_port else (0.0, 0.0)
     batch = (after[0] - before[0]) / (after[1] - before[1]) if after[1] > before[1] else None
-    firsts = np.array([r[0] for r in res]) * 1000
-    totals = np.array([r[1] for r in res]) * 1000
-    return {"engine": name, "clients": clients, "requests": len(res), "req_per_s": len(res) / wall,
-            "audio_s_per_s": sum(r[2] for r in res) / wall,
-            "p50_ms": float(np.percentile(totals, 50)), "p95_ms": float(np.percentile(totals, 95)),
-            "first_p50_ms": float(np.percentile(firsts, 50)), "first_p95_ms": float(np.percentile(firsts, 95)),
-            "triton_mean_batch": batch}
+    return {"engine": name, "clients": clients, **summarize(res, wall), "triton_mean_batch": batch}
 
 
 def main(argv=None) -> int:
@@ -175,7 +167,7 @@ def main(argv=None) -> int:
         b = r["triton_mean_batch"]
         print("| %s | %d | %d | %.2f | %.1f | %.0f ms | %.0f ms | %.0f / %.0f ms | %s |" % (
             r["engine"], r["clients"], r["requests"], r["req_per_s"], r["audio_s_per_s"], r["p50_ms"],
-            r["p95_ms"], r["first_p50_ms"], r["first_p95_ms"], "%.1f" % b if b else ""))
+            r["p95_ms"], r["first_audio_p50_ms"], r["first_audio_p95_ms"], "%.1f" % b if b else ""))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)

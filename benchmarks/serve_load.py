@@ -151,10 +151,28 @@ def request(port: int, text: str):
     return t_first, time.perf_counter() - t0, (len(first_chunk) + len(rest)) / 2 / 24000
 
 
-def measure(stack: Stack, clients: int, rounds: int, idle: int, batching: bool) -> dict:
+def load_texts(clients: int, rounds: int):
+    """A warm-up round of `clients` texts, then max(16, rounds·clients) timed ones, all distinct."""
     n = max(16, clients * rounds)
-    texts = [SENTENCES[i % len(SENTENCES)] + ("" if i < len(SENTENCES) else "第%d遍。" % i)
-             for i in range(clients + n)]
+    return [SENTENCES[i % len(SENTENCES)] + ("" if i < len(SENTENCES) else "第%d遍。" % i)
+            for i in range(clients + n)]
+
+
+def summarize(res, wall: float) -> dict:
+    """Rate and latency figures of one timed round: `res` holds (first audio s, total s, audio s)
+    per request, or None for a refused one."""
+    ok = [r for r in res if r is not None]
+    firsts = np.array([r[0] for r in ok] or [np.nan]) * 1000
+    totals = np.array([r[1] for r in ok] or [np.nan]) * 1000
+    return {"requests": len(res), "errors": len(res) - len(ok),
+            "req_per_s": len(ok) / wall, "audio_s_per_s": sum(r[2] for r in ok) / wall,
+            "p50_ms": float(np.percentile(totals, 50)), "p95_ms": float(np.percentile(totals, 95)),
+            "first_audio_p50_ms": float(np.percentile(firsts, 50)),
+            "first_audio_p95_ms": float(np.percentile(firsts, 95))}
+
+
+def measure(stack: Stack, clients: int, rounds: int, idle: int, batching: bool) -> dict:
+    texts = load_texts(clients, rounds)
     pool = IdlePool(stack.port, idle) if idle else None
     try:
         with ThreadPoolExecutor(clients) as ex:
@@ -169,16 +187,8 @@ def measure(stack: Stack, clients: int, rounds: int, idle: int, batching: bool) 
             pool.close()
     waves = stack.metric("edgetts_decoder_waves_total") - waves0
     clauses = stack.metric("edgetts_decoder_wave_clauses_total") - clauses0
-    ok = [r for r in res if r is not None]
-    firsts = np.array([r[0] for r in ok] or [np.nan]) * 1000
-    totals = np.array([r[1] for r in ok] or [np.nan]) * 1000
     return {"stack": stack.name, "batching": batching, "clients": clients, "idle": idle,
-            "requests": len(res), "errors": len(res) - len(ok),
-            "req_per_s": len(ok) / wall, "audio_s_per_s": sum(r[2] for r in ok) / wall,
-            "p50_ms": float(np.percentile(totals, 50)), "p95_ms": float(np.percentile(totals, 95)),
-            "first_audio_p50_ms": float(np.percentile(firsts, 50)),
-            "first_audio_p95_ms": float(np.percentile(firsts, 95)),
-            "mean_batch": clauses / waves if waves else 1.0}
+            **summarize(res, wall), "mean_batch": clauses / waves if waves else 1.0}
 
 
 def flood(stack: Stack, idle: int = 64, slow: int = 64) -> dict:

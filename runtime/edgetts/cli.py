@@ -246,6 +246,15 @@ def _load_voice(voice, provider, variant, threads=0, exit_code=1):
         raise _Fatal(str(exc), exit_code)
 
 
+def _served_voice(voice, provider, variant, threads, lexicon):
+    """The voice a long-lived server speaks with, its lexicon attached; what a restart cannot
+    fix exits 78."""
+    lex = _load_lexicon(lexicon, EXIT_BAD_CONFIG)
+    v = _load_voice(voice, provider, variant, threads, exit_code=EXIT_BAD_CONFIG)
+    v.lexicon = lex
+    return v
+
+
 @main.command(context_settings=CONTEXT)
 @click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -309,9 +318,7 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
         if any(c.isspace() for c in token):
             raise _Fatal("%s holds whitespace inside the token; a bearer token is one word"
                          % source, EXIT_BAD_CONFIG)
-    lex = _load_lexicon(lexicon, EXIT_BAD_CONFIG)
-    v = _load_voice(voice, provider, variant, threads, exit_code=EXIT_BAD_CONFIG)
-    v.lexicon = lex
+    v = _served_voice(voice, provider, variant, threads, lexicon)
     try:
         cache = PhraseCache(cache_mb << 20, cache_dir, disk_cache_mb << 20)
     except OSError as exc:
@@ -379,9 +386,7 @@ def triton(voice, host, http_port, grpc_port, metrics_port, provider, variant, t
     from .service import Service
     from .triton import serve_triton
 
-    lex = _load_lexicon(lexicon, EXIT_BAD_CONFIG)
-    v = _load_voice(voice, provider, variant, threads, exit_code=EXIT_BAD_CONFIG)
-    v.lexicon = lex
+    v = _served_voice(voice, provider, variant, threads, lexicon)
     sched = Scheduler(v, max_queue=max_queue, batching=True, max_batch=max_batch)
     svc = Service(v, os.path.basename(os.path.normpath(v.bundle)), PhraseCache(cache_mb << 20), sched,
                   max_text, request_timeout_s=timeout_s)

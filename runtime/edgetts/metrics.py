@@ -1,6 +1,7 @@
 """The service's Prometheus metrics, on ``prometheus_client`` (one registry per service).
 
-- ``edgetts_requests_total{endpoint,status}``: every HTTP request.
+- ``edgetts_requests_total{endpoint,status}``: every request; the endpoint is an HTTP path, or
+  ``wyoming``, ``triton``, ``triton_stream``.
 - ``edgetts_request_seconds{endpoint,outcome}``: request to last byte, by outcome: ``synthesized``,
   ``cache_hit``, ``error`` (any 4xx/5xx) or ``other`` (health, voices, metrics), so errors and
   cache hits do not hide synthesis latency. Buckets reach past the request timeout.
@@ -50,7 +51,8 @@ class ServiceMetrics:
     def __init__(self, timeout_s: float, reads: "LiveReads", gpu_device: Optional[int] = None):
         r = self.registry = CollectorRegistry()
         ns = "edgetts"
-        self.requests = Counter("requests", "HTTP requests by endpoint and status code.",
+        self.requests = Counter("requests", "Requests by endpoint (an HTTP path, wyoming, triton, "
+                                "triton_stream) and HTTP-style status code.",
                                 ["endpoint", "status"], namespace=ns, registry=r)
         self.request_seconds = Histogram(
             "request_seconds", "Time from request to last byte, by outcome (synthesized, cache_hit, "

@@ -62,7 +62,6 @@ from .voice import wav_header
 log = logging.getLogger("edgetts.server")
 
 FORMATS = ("wav", "pcm")
-ApiError = ServiceError  # the HTTP adapter's errors are the core's
 
 # the fields each speech endpoint accepts (the OpenAPI document lists the same)
 TTS_FIELDS = ("text", "voice", "format", "stream", "speed", "unknown", "ssml", "marks")
@@ -94,8 +93,8 @@ def parse_tts(body: dict, svc: Service) -> Tuple[SpeakRequest, str, bool]:
     fmt = _choice(body.get("format", "wav"), "format", FORMATS)
     stream = _bool(body.get("stream", False), "stream")
     if req.marks and stream:
-        raise ApiError(422, "unsupported_value", "'marks' needs \"stream\": false: the answer is one "
-                       "JSON document with the audio and the timestamps")
+        raise ServiceError(422, "unsupported_value", "'marks' needs \"stream\": false: the answer is one "
+                           "JSON document with the audio and the timestamps")
     return req, fmt, stream
 
 
@@ -110,28 +109,28 @@ def parse_openai(body: dict, svc: Service) -> Tuple[SpeakRequest, str, bool]:
 def _only(body, allowed) -> None:
     extra = sorted(set(body) - set(allowed))
     if extra:
-        raise ApiError(422, "unknown_field", "unknown field(s) %s; allowed: %s"
-                       % (", ".join(extra), ", ".join(sorted(allowed))))
+        raise ServiceError(422, "unknown_field", "unknown field(s) %s; allowed: %s"
+                           % (", ".join(extra), ", ".join(sorted(allowed))))
 
 
 def _text(v, field: str) -> str:
     if v is None:
-        raise ApiError(422, "missing_field", "%r is required: the text to speak" % field)
+        raise ServiceError(422, "missing_field", "%r is required: the text to speak" % field)
     if not isinstance(v, str):
-        raise ApiError(422, "wrong_type", "%r must be a string, got %s" % (field, _json_type(v)))
+        raise ServiceError(422, "wrong_type", "%r must be a string, got %s" % (field, _json_type(v)))
     return v
 
 
 def _choice(v, field: str, allowed) -> str:
     if not isinstance(v, str) or v not in allowed:
-        raise ApiError(422, "unsupported_" + ("format" if "format" in field else "value"),
-                       "%r must be one of %s, got %s" % (field, ", ".join(allowed), json.dumps(v)))
+        raise ServiceError(422, "unsupported_" + ("format" if "format" in field else "value"),
+                           "%r must be one of %s, got %s" % (field, ", ".join(allowed), json.dumps(v)))
     return v
 
 
 def _bool(v, field: str) -> bool:
     if not isinstance(v, bool):
-        raise ApiError(422, "wrong_type", "%r must be true or false, got %s" % (field, _json_type(v)))
+        raise ServiceError(422, "wrong_type", "%r must be true or false, got %s" % (field, _json_type(v)))
     return v
 
 
@@ -139,13 +138,13 @@ def _speed(v) -> Optional[float]:
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.25 <= v <= 4.0):
-        raise ApiError(422, "bad_speed", "'speed' must be a number from 0.25 to 4.0, got %s" % json.dumps(v))
+        raise ServiceError(422, "bad_speed", "'speed' must be a number from 0.25 to 4.0, got %s" % json.dumps(v))
     return float(v)
 
 
 def _str_or_none(v, field: str) -> Optional[str]:
     if v is not None and not isinstance(v, str):
-        raise ApiError(422, "wrong_type", "%r must be a string, got %s" % (field, _json_type(v)))
+        raise ServiceError(422, "wrong_type", "%r must be a string, got %s" % (field, _json_type(v)))
     return v
 
 
@@ -225,11 +224,11 @@ class HttpAdapter:
         path = request.url.path
         if exc.status_code == 405:
             method = self.routes[path][0]
-            return _error(ApiError(405, "method_not_allowed", "%s takes %s, not %s" % (path, method, request.method),
-                                   {"Allow": method}))
+            return _error(ServiceError(405, "method_not_allowed", "%s takes %s, not %s"
+                                       % (path, method, request.method), {"Allow": method}))
         if exc.status_code == 404:
-            return _error(ApiError(404, "not_found", "no endpoint %s; see GET /v1/voices, POST /v1/tts" % path))
-        return _error(ApiError(exc.status_code, "http_error", str(exc.detail)))
+            return _error(ServiceError(404, "not_found", "no endpoint %s; see GET /v1/voices, POST /v1/tts" % path))
+        return _error(ServiceError(exc.status_code, "http_error", str(exc.detail)))
 
     def _wrap(self, path: str, handler, auth: bool):
         async def endpoint(request: Request) -> Response:
@@ -245,8 +244,8 @@ class HttpAdapter:
                 return Response(b"", 499)
             except Exception:
                 log.exception("request %s failed", state["request_id"])
-                return _error(ApiError(500, "internal_error", "internal error (request id %s)"
-                                       % state["request_id"]))
+                return _error(ServiceError(500, "internal_error", "internal error (request id %s)"
+                                           % state["request_id"]))
         return endpoint
 
     def _authorize(self, request: Request) -> None:
@@ -254,8 +253,8 @@ class HttpAdapter:
         scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
         want = (self.svc.token or "").encode("utf-8")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8", "replace"), want):
-            raise ApiError(401, "unauthorized", "missing or wrong bearer token",
-                           {"WWW-Authenticate": 'Bearer realm="edgetts"'})
+            raise ServiceError(401, "unauthorized", "missing or wrong bearer token",
+                               {"WWW-Authenticate": 'Bearer realm="edgetts"'})
 
     async def _body(self, request: Request) -> dict:
         h = request.headers
@@ -290,18 +289,18 @@ class HttpAdapter:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ApiError(400, "invalid_utf8", "the body is not UTF-8: byte %d (0x%02x) %s"
-                           % (exc.start, raw[exc.start], exc.reason))
+            raise ServiceError(400, "invalid_utf8", "the body is not UTF-8: byte %d (0x%02x) %s"
+                               % (exc.start, raw[exc.start], exc.reason))
         try:
             body = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ApiError(400, "invalid_json", "the body is not JSON: %s at line %d column %d"
-                           % (exc.msg, exc.lineno, exc.colno))
+            raise ServiceError(400, "invalid_json", "the body is not JSON: %s at line %d column %d"
+                               % (exc.msg, exc.lineno, exc.colno))
         except RecursionError:  # json's parser recurses per nesting level
-            raise ApiError(400, "invalid_json", "the body is nested too deeply; requests are flat "
-                           "JSON objects")
+            raise ServiceError(400, "invalid_json", "the body is nested too deeply; requests are flat "
+                               "JSON objects")
         if not isinstance(body, dict):
-            raise ApiError(422, "wrong_type", "the body must be a JSON object, got %s" % _json_type(body))
+            raise ServiceError(422, "wrong_type", "the body must be a JSON object, got %s" % _json_type(body))
         return body
 
     # -- endpoints -------------------------------------------------------------------------------
@@ -338,13 +337,12 @@ class HttpAdapter:
 
     async def _speak(self, request: Request, req: SpeakRequest, fmt: str, stream: bool) -> Response:
         tracked = request.scope["edgetts"]["tracked"]
-        speech = await self.svc.speak(req, started=tracked.t0)
-        tracked.outcome = "cache_hit" if speech.cache == "hit" else "synthesized"
+        speech = await self.svc.speak(req, tracked)
         sr = speech.sample_rate
         headers = {"X-Cache": speech.cache}
         try:
             if not stream:
-                data = await _until_gone(request, _collect(speech), speech)
+                data = await _until_gone(request, speech.read(), speech)
                 if req.marks:
                     return _json(200, {"sample_rate": sr, "duration": len(data) / 2.0 / sr,
                                        "audio": base64.b64encode(wav_header(sr, len(data)) + data).decode("ascii"),
@@ -371,10 +369,6 @@ class HttpAdapter:
             finally:  # the client went away (Starlette cancels us) or we are done
                 speech.cancel()
         return StreamingResponse(body_iter(), 200, headers, _ctype(fmt, sr))
-
-
-async def _collect(speech: Speech) -> bytes:
-    return b"".join([data async for data in speech])
 
 
 async def _first(chunks: AsyncIterator[bytes]) -> bytes:

@@ -91,6 +91,10 @@ class Speech:
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
 
+    async def read(self) -> bytes:
+        """All the PCM, once it is all made."""
+        return b"".join([data async for data in self])
+
     async def _chunks(self) -> AsyncIterator[bytes]:
         m = self.svc.metrics
         if self._pcm is not None:
@@ -142,11 +146,15 @@ class Speech:
             if not self.complete:
                 self.cancel()
 
+    @property
+    def outcome(self) -> str:
+        """The metrics' outcome label: ``cache_hit`` or ``synthesized``."""
+        return "cache_hit" if self.cache == "hit" else "synthesized"
+
     def _first_audio(self) -> None:
         if self._first:
             self._first = False
-            outcome = "cache_hit" if self.cache == "hit" else "synthesized"
-            self.svc.metrics.first_audio_seconds.labels(outcome).observe(time.perf_counter() - self.started)
+            self.svc.metrics.first_audio_seconds.labels(self.outcome).observe(time.perf_counter() - self.started)
 
     def cancel(self) -> None:
         """The client went away (or the answer failed): stop the synthesis between steps."""
@@ -158,8 +166,9 @@ class Speech:
 
 
 class Tracked:
-    """``with svc.track(endpoint) as t:`` around a request; set ``t.status`` (HTTP-style) and
-    ``t.outcome`` (``synthesized``, ``cache_hit``; errors are read off the status)."""
+    """``with svc.track(endpoint) as t:`` around a request. ``speak(req, tracked=t)`` sets the
+    outcome; the adapter sets ``t.status`` (HTTP-style) on success, and a ServiceError leaving
+    the block sets it from the error (errors are read off the status)."""
 
     def __init__(self, svc: "Service", endpoint: str, speech: bool):
         self.svc, self.endpoint, self.speech = svc, endpoint, speech
@@ -172,7 +181,9 @@ class Tracked:
         self.svc.speaking += self.speech
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if isinstance(exc, ServiceError):
+            self.status = exc.status
         svc = self.svc
         svc.in_flight -= 1
         svc.speaking -= self.speech
@@ -248,10 +259,16 @@ class Service:
             raise ServiceError(503, "warming_up", "the service is still warming up; poll GET /readyz",
                                {"Retry-After": "5"})
 
-    async def speak(self, req: SpeakRequest, started: Optional[float] = None) -> Speech:
+    async def speak(self, req: SpeakRequest, tracked: Optional[Tracked] = None) -> Speech:
         """Admit, run the front-end, answer from the cache or queue a job. Raises ServiceError
-        naming what is wrong; the returned Speech yields the audio."""
-        started = time.perf_counter() if started is None else started
+        naming what is wrong; the returned Speech yields the audio. ``tracked``: the request's
+        tracking (its start time is the Speech's, and it gets the Speech's outcome)."""
+        speech = await self._speech(req, tracked.t0 if tracked else time.perf_counter())
+        if tracked is not None:
+            tracked.outcome = speech.outcome
+        return speech
+
+    async def _speech(self, req: SpeakRequest, started: float) -> Speech:
         self.admit()
         self.check_voice(req.voice)
         if len(req.text) > self.max_text_chars:

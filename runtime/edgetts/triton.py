@@ -60,15 +60,9 @@ class Bridge:
 
     async def _whole(self, req: SpeakRequest) -> bytes:
         with self.svc.track("triton", speech=True) as t:
-            try:
-                speech = await self.svc.speak(req, started=t.t0)
-                t.outcome = "cache_hit" if speech.cache == "hit" else "synthesized"
-                data = b"".join([d async for d in speech])
-                t.status = 200
-                return data
-            except ServiceError as e:
-                t.status = e.status
-                raise
+            data = await (await self.svc.speak(req, t)).read()
+            t.status = 200
+            return data
 
     async def synthesize_all(self, reqs: List[SpeakRequest]) -> List[bytes]:
         """All requests submitted at once (so the scheduler batches them); their PCM in order.
@@ -93,19 +87,16 @@ class Bridge:
             here.call_soon_threadsafe(q.put_nowait, item)
 
         async def run():
-            with self.svc.track("triton_stream", speech=True) as t:
-                try:
-                    speech = await self.svc.speak(req, started=t.t0)
-                    t.outcome = "cache_hit" if speech.cache == "hit" else "synthesized"
-                    async for data in speech:
+            try:
+                with self.svc.track("triton_stream", speech=True) as t:
+                    async for data in await self.svc.speak(req, t):
                         put(data)
                     t.status = 200
-                    put(_END)
-                except ServiceError as e:
-                    t.status = e.status
-                    put(TritonError("%s: %s" % (e.code, e.message)))
-                except Exception as e:  # handed to the caller's loop
-                    put(e)
+                put(_END)
+            except ServiceError as e:
+                put(TritonError("%s: %s" % (e.code, e.message)))
+            except Exception as e:  # handed to the caller's loop
+                put(e)
 
         fut = asyncio.run_coroutine_threadsafe(run(), self.loop)
         try:

@@ -88,21 +88,19 @@ class Handler(AsyncEventHandler):
     async def speak(self, text: str, voice: Optional[str], streamed: bool = False) -> None:
         svc = self.svc
         sr = svc.voice.config.sample_rate
-        with svc.track("wyoming", speech=True) as tracked:
-            try:
-                speech = await svc.speak(SpeakRequest(text=text, voice=voice), started=tracked.t0)
-                tracked.outcome = "cache_hit" if speech.cache == "hit" else "synthesized"
+        try:
+            with svc.track("wyoming", speech=True) as tracked:
+                speech = await svc.speak(SpeakRequest(text=text, voice=voice), tracked)
                 await self.write_event(AudioStart(rate=sr, width=2, channels=1).event())
                 async for data in speech:  # a write to a closed connection raises: synthesis stops
                     await self.write_event(AudioChunk(rate=sr, width=2, channels=1, audio=data).event())
                 await self.write_event(AudioStop().event())
                 tracked.status = 200
-            except ServiceError as e:
-                tracked.status = e.status
-                if streamed and e.code == "unsayable_text":  # a fragment of only marks or symbols
-                    log.debug("skipped a streamed fragment: %s", e.message)
-                    return
-                await self.write_event(Error(text=e.message, code=e.code).event())
+        except ServiceError as e:
+            if streamed and e.code == "unsayable_text":  # a fragment of only marks or symbols
+                log.debug("skipped a streamed fragment: %s", e.message)
+                return
+            await self.write_event(Error(text=e.message, code=e.code).event())
 
 
 def info(svc: Service) -> Info:
