@@ -7,10 +7,14 @@ Variants (``graphs`` in the manifest):
 
 | variant | for | text encoder | decoder step | vocoder (postnet + MB-MelGAN) |
 |---|---|---|---|---|
-| fp32 | CPU | FP32, opset 16 | growing cache, FP32, opset 16 | FP32, opset 16 |
-| int8 | CPU | dynamic INT8 MatMul | growing cache, dynamic INT8 MatMul | FP32 (INT8 convs are slower) |
+| fp32 | CPU | FP32, opset 16 | growing cache, FP32, opset 16 | FP32, opset 16, + stateful streaming |
+| int8 | CPU | dynamic INT8 MatMul | growing cache, dynamic INT8 MatMul | the fp32 ones (INT8 convs lose quality) |
 | fp16 | CUDA / TensorRT | FP16, opset 17 | fixed-size cache, FP16, opset 17 | FP16, opset 17 |
 | nano | Jetson Nano | FP16, opset 13 | fixed-size cache, FP16, opset 13 | FP16, opset 13, Slice+Concat pads |
+
+The CPU variants also carry ``vocoder_stream.fp32.onnx`` (role ``vocoder_stream``): the same
+postnet and vocoder as a stateful graph (``models/stream_vocoder.py``) that streams without
+vocoding any frame twice; the runtime uses it instead of the windowed ``vocoder`` graph.
 
 Every graph's entry records its opset, IR version, the oldest ONNX Runtime that opens it and the
 providers it is meant for; the runtime picks the variant by them (``edgetts.compat``).
@@ -33,12 +37,14 @@ from edgetts.exporter import onnx_tools as T
 from edgetts.exporter import student_graphs as G
 from edgetts.exporter.vocoder import FP16_CHECK as FP16_VOCODER_CHECK
 from edgetts.models.melgan import HOP, SAMPLE_RATE, MBMelGAN, min_frames, receptive_field_frames
+from edgetts.models.stream_vocoder import StreamingVocoderGraph
 from edgetts.models.student import Student
 from edgetts.compat import MEANT_FOR, min_onnxruntime
 from edgetts import manifest as manifest_io
 from edgetts.config import CacheLayout, GraphInfo, VoiceConfig
 from edgetts.manifest import sha256
 from edgetts.symbols import SYMBOLS
+from edgetts.vocoder import StatefulVocoder
 
 # The CPU graphs (fp32, int8) are written at opset 16, the newest that ONNX Runtime 1.11 (the
 # Jetson Nano's JetPack 4.6 wheel) reads, so one set of CPU graphs serves old and new runtimes.
@@ -59,6 +65,11 @@ FP32 = T.Check(atol=1e-4, rtol=1e-4, why="float32 summation order, measured <1e-
 # - FP16 vs FP32: an 11-bit mantissa (4.9e-4 relative) through the encoder's or decoder's layers;
 #   on a log-mel scale 0.1 is under 1 dB at a single bin.
 FP16 = T.Check(atol=0.1, rtol=0.02, why="FP16 rounding through the layers; <1 dB on a log-mel bin")
+# - the streaming vocoder against PyTorch's whole-utterance pass: the same float32 convolutions
+#   over the same samples, cut into calls (another summation order at the seams only);
+#   measured 4e-6 to 2e-5 on audio within [-1, 1] (the largest at the ±4 extremes), as the windowed
+#   graph's. 1e-4 as for it.
+STREAM = T.Check(atol=1e-4, why="float32 through postnet and 40 conv layers in calls, measured 2e-5")
 # - INT8 vs FP32: weights rounded to 256 levels per tensor and activations quantized per call;
 #   the check is on the error's RMS relative to the signal (<= 10 %), as single values can move more.
 INT8_REL_RMS = 0.10
@@ -162,6 +173,15 @@ class BundleBuilder:
             self.vocoder.set_portable(False)
         return file
 
+    def vocoder_stream_graph(self, suffix: str, opset: int) -> str:
+        """The stateful streaming vocoder (2-D layout, the CPU's faster kernels)."""
+        file = "vocoder_stream.%s.onnx" % suffix
+        graph = StreamingVocoderGraph(self.student.postnet, self.vocoder, "2d").eval()
+        self.stream_first_frames = graph.first_call_min_frames()
+        ins, outs, axes = G.stream_vocoder_io(graph)
+        self._export(graph, G.stream_vocoder_export_args(graph), file, ins, outs, axes, opset)
+        return file
+
     # -- validation ------------------------------------------------------------------------------
 
     def _encoder_feeds(self):
@@ -193,6 +213,37 @@ class BundleBuilder:
         rep = T.validate(self._path(voc), self._vocoder_ref, self._vocoder_feeds(),
                          {"audio": T.Check(atol=1e-4, why="float32 through postnet and 40 conv layers")})
         self.failures += ["%s: %s" % (voc, f) for f in rep.failures]
+
+    def validate_stream(self, file: str) -> float:
+        """Streamed in calls of every kind (first, middle, empty final; see
+        ``student_graphs.stream_splits``), the graph's audio equals PyTorch's whole-utterance
+        pass; a whole utterance in one call, short ones (padded with silence) included, equals
+        the windowed graph's. Returns the largest error."""
+        voc = StatefulVocoder(_session(self._path(file)), HOP, min_frames(), self.stream_first_frames)
+        worst = 0.0
+        for feed in self._vocoder_feeds() + [{"mel": (np.random.default_rng(8).standard_normal(
+                (1, 80, 137)) * 0.85 + 0.2).astype(np.float32)}]:
+            mel = feed["mel"][0].T
+            ref = self._vocoder_ref(feed)["audio"][0]
+            for ends in G.stream_splits(len(mel), self.stream_first_frames):
+                got = G.stream_through_onnx(voc, mel, ends)
+                if got.shape != ref.shape:
+                    self.failures.append("%s: calls ending at %s return %d samples, the whole "
+                                         "pass %d" % (file, ends, len(got), len(ref)))
+                    continue
+                worst = max(worst, float(np.abs(got - ref).max()))
+        if worst > STREAM.atol:
+            self.failures.append("%s: streamed audio differs from the whole-utterance pass by %.3g "
+                                 "(%s)" % (file, worst, STREAM.why))
+        short = np.random.default_rng(9).standard_normal((7, 80)).astype(np.float32)
+        whole = _session(self._path("vocoder.fp32.onnx"))
+        padded = np.concatenate([short, np.full((min_frames() - 7, 80), voc.SILENCE, np.float32)])
+        ref = whole.run(None, {"mel": padded.T[None]})[0][0][:7 * HOP]
+        err = float(np.abs(voc(short) - ref).max())
+        if err > STREAM.atol:
+            self.failures.append("%s: a 7-frame utterance differs from the windowed graph's by %.3g"
+                                 % (file, err))
+        return max(worst, err)
 
     def validate_decoder(self, dec: str, static: bool) -> float:
         """A whole utterance decoded step by step through ONNX equals PyTorch's full causal pass."""
@@ -248,12 +299,15 @@ class BundleBuilder:
         enc32, dec32, voc32 = self.encoder("fp32", op), self.decoder("fp32", op, False), \
             self.vocoder_graph("fp32", op, False, layout="2d")
         dec32s = self.decoder("static.fp32", op, True)
+        vs32 = self.vocoder_stream_graph("fp32", op)
         self.validate_against_torch(enc32, voc32)
+        self.stream_error = self.validate_stream(vs32)
         self.step_by_step_error = max(self.validate_decoder(dec32, False),
                                       self.validate_decoder(dec32s, True))
         self._record("fp32", "text_encoder", enc32, "fp32", op)
         self._record("fp32", "decoder_step", dec32, "fp32", op, cache="dynamic")
         self._record("fp32", "vocoder", voc32, "fp32", op)
+        self._record("fp32", "vocoder_stream", vs32, "fp32", op)
         if "int8" in variants:
             self.log("[2/4] int8 graphs (CPU): dynamic INT8 MatMul in encoder and decoder")
             enc8, dec8 = "text_encoder.int8.onnx", "decoder_step.int8.onnx"
@@ -272,6 +326,7 @@ class BundleBuilder:
             self._record("int8", "text_encoder", enc8, "int8", op)
             self._record("int8", "decoder_step", dec8, "int8", op, cache="dynamic")
             self._record("int8", "vocoder", voc32, "fp32", op)
+            self._record("int8", "vocoder_stream", vs32, "fp32", op)
         if "fp16" in variants:
             self.log("[3/4] fp16 graphs (CUDA/TensorRT): fixed-size cache decoder")
             enc16, dec16, voc16 = ("text_encoder.fp16.onnx", "decoder_step_static.fp16.onnx",
@@ -323,8 +378,10 @@ class BundleBuilder:
                               G.PAST_KEY, G.PAST_VALUE, G.PRESENT_KEY, G.PRESENT_VALUE),
             context_frames=receptive_field_frames() + self.student.postnet.receptive_field(),
             min_frames=min_frames(),
+            stream_first_frames=self.stream_first_frames,
             speed=1.0, max_frames_per_symbol=60, first_chunk_frames=12, chunk_frames=48,
             validation={"step_by_step_vs_full_pass": self.step_by_step_error,
+                        "streamed_vs_whole_vocoder": self.stream_error,
                         "max_abs_vs_fp32": comparisons},
             provenance={
                 "exporter": "edgetts %s" % __version__,

@@ -18,7 +18,9 @@ from edgetts.models.student import Student, group, previous_frames, regulate
 # The names live on the runtime side (torch-free), so both sides read one definition.
 from edgetts.graphs import (  # noqa: E402,F401
     ENCODER_AXES, ENCODER_INPUTS, ENCODER_OUTPUTS, PAST_KEY, PAST_VALUE, PRESENT_KEY, PRESENT_VALUE,
-    STEP_INPUTS, STEP_OUTPUTS, VOCODER_AXES, VOCODER_INPUTS, VOCODER_OUTPUTS, cache_names, step_axes)
+    STEP_INPUTS, STEP_OUTPUTS, VOCODER_AXES, VOCODER_INPUTS, VOCODER_OUTPUTS,
+    VOCODER_STREAM_INPUTS, VOCODER_STREAM_OUTPUTS, cache_names, step_axes, stream_state_names,
+    vocoder_stream_axes)
 
 
 class EncoderGraph(nn.Module):
@@ -138,3 +140,46 @@ def decode_through_onnx(session, prev, ctx, prog, layers: int, heads: int, head_
                          PRESENT_VALUE)
     dec = StepDecoder(session, layout, static, prev.shape[3], prev.shape[2], "cpu", io_binding=static)
     return np.stack(list(dec.batch_frames(ctx, prog, teacher=prev)), axis=1)
+
+
+def stream_vocoder_export_args(graph: nn.Module, frames: int = 40) -> tuple:
+    """Inputs to trace the streaming vocoder with: a call after the first (full states), so
+    that no length of a first call is baked into the graph."""
+    g = torch.Generator().manual_seed(0)
+    mel = torch.randn(1, graph.postnet.convs[0].in_channels, graph.first_call_min_frames() + frames,
+                      generator=g)
+    with torch.no_grad():
+        first = graph(mel[..., :graph.first_call_min_frames()], torch.tensor([0]), *graph.initial_states())
+    return (mel[..., graph.first_call_min_frames():], torch.tensor([0])) + tuple(first[1:])
+
+
+def stream_vocoder_io(graph: nn.Module):
+    """(input names, output names, dynamic axes) of the streaming vocoder graph."""
+    count = len(graph.state_channels())
+    ins, outs = stream_state_names(count)
+    return (VOCODER_STREAM_INPUTS + ins, VOCODER_STREAM_OUTPUTS + outs,
+            vocoder_stream_axes(count, graph.initial_states()[0].dim()))
+
+
+# Splits of an utterance into streaming calls that the exporter checks against one whole pass:
+# one call; the shortest first call; first calls of the runtime's size followed by small and
+# large ones; an empty final call (the decoder's frames all fed before the end is known).
+def stream_splits(frames: int, first_min: int):
+    """Call ends (the last one final) for an utterance of `frames` frames; only splits whose
+    first call may be a first call (`first_min` frames or all of them) are kept."""
+    splits = [[frames], [first_min, frames], [44, 47, 60, 61, frames], [44, frames - 5, frames],
+              [first_min + 3, frames, frames]]
+    return [e for e in splits
+            if all(a <= b for a, b in zip(e, e[1:])) and e[-1] == frames and e[0] >= first_min
+            or e == [frames]]
+
+
+def stream_through_onnx(vocoder, mel: np.ndarray, ends) -> np.ndarray:
+    """mel ``[frames, 80]`` through a runtime ``StatefulVocoder`` in calls ending at ``ends``
+    (the last one final) → the audio of all calls, concatenated."""
+    state, out, a = vocoder.initial_state(), [], 0
+    for i, b in enumerate(ends):
+        audio, state = vocoder.run(mel[a:b], state, i == len(ends) - 1)
+        out.append(audio)
+        a = b
+    return np.concatenate(out)

@@ -227,3 +227,64 @@ def test_streaming_windows_grow_and_carry_over(bundle, real_mel):
     assert kept[:6] == [8, 24, 48, 96, 128, 128]
     assert stream.next_wait == 128
     assert np.abs(np.concatenate(parts) - voc(mel)).max() < 1e-5
+
+
+# -- the stateful streaming graph (postnet + vocoder) in PyTorch --------------------------------
+
+def _stream_case(model, layout):
+    from edgetts.models.stream_vocoder import StreamingVocoderGraph
+    from edgetts.models.student import Student, StudentConfig
+
+    torch.manual_seed(0)
+    student = Student(StudentConfig(postnet_channels=32, postnet_layers=3)).eval()
+    return student, StreamingVocoderGraph(student.postnet, model, layout).eval()
+
+
+def _through(graph, mel, ends):
+    states, out, a = graph.initial_states(), [], 0
+    with torch.no_grad():
+        for i, b in enumerate(ends):
+            res = graph(mel[..., a:b], torch.tensor([int(i == len(ends) - 1)]), *states)
+            out.append(res[0][0])
+            states = res[1:]
+            a = b
+    return torch.cat(out).numpy()
+
+
+@pytest.mark.parametrize("layout", ["1d", "2d"])
+def test_stream_graph_equals_the_whole_pass_in_torch(model, real_mel, layout):
+    """The module itself, before any export: every split of a real mel into calls (first,
+    one-frame, large, empty final) returns exactly frames · hop samples, equal to the whole
+    postnet + vocoder pass to 1e-5 (float32 in another order; measured ~1e-6)."""
+    from edgetts.exporter.student_graphs import VocoderGraph, stream_splits
+
+    student, graph = _stream_case(model, layout)
+    mel = torch.from_numpy(np.ascontiguousarray(real_mel.T[None]))
+    with torch.no_grad():
+        whole = VocoderGraph(student, model, "1d")(mel)[0].numpy()
+    first, n = graph.first_call_min_frames(), mel.shape[-1]
+    splits = stream_splits(n, first) + [[first] + list(range(first + 1, first + 6)) + [n]]
+    assert len(splits) >= 5
+    for ends in splits:
+        got = _through(graph, mel, ends)
+        assert got.shape == whole.shape, ends
+        assert np.abs(got - whole).max() < 1e-5, ends
+
+
+def test_first_call_min_frames_is_the_shortest_that_works(model, real_mel):
+    """One frame fewer in the first call breaks it (a state does not fill, or a reflection pad
+    is longer than its signal): the bound the runtime relies on is tight."""
+    from edgetts.exporter.student_graphs import VocoderGraph
+
+    student, graph = _stream_case(model, "1d")
+    mel = torch.from_numpy(np.ascontiguousarray(real_mel.T[None]))
+    with torch.no_grad():
+        whole = VocoderGraph(student, model, "1d")(mel)[0].numpy()
+    first = graph.first_call_min_frames()
+    assert np.abs(_through(graph, mel, [first, 257]) - whole).max() < 1e-5
+    try:
+        got = _through(graph, mel, [first - 1, 257])
+        broken = got.shape != whole.shape or np.abs(got - whole).max() > 1e-3
+    except RuntimeError:
+        broken = True
+    assert broken

@@ -70,6 +70,8 @@ class VoiceConfig:
     chunk_frames: int
     validation: Dict[str, Any] = field(default_factory=dict)  # the exporter's parity figures
     provenance: Dict[str, Any] = field(default_factory=dict)  # where the weights came from
+    # fewest frames the first call of the streaming vocoder (role vocoder_stream) may take
+    stream_first_frames: int = 0
 
 
 @dataclass(frozen=True)

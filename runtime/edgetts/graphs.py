@@ -22,6 +22,14 @@ STEP_OUTPUTS = ["frames"]                             # [B, r, mel_bins]
 VOCODER_INPUTS = ["mel"]                              # [1, mel_bins, T]
 VOCODER_OUTPUTS = ["audio"]                           # [1, T * hop]
 
+# The stateful streaming vocoder (CPU): the frames new since the last call, whether this call
+# ends the utterance, and one state per convolution (length 0 on the first call); out come the
+# audio samples now final and the next states (models/stream_vocoder.py has the contract).
+VOCODER_STREAM_INPUTS = ["mel", "final"]              # [1, mel_bins, n] float32, [1] int64
+VOCODER_STREAM_OUTPUTS = ["audio"]                    # [1, samples] float32
+STREAM_STATE = "state.{i}"
+NEXT_STREAM_STATE = "next_state.{i}"
+
 
 def cache_names(layers: int) -> Tuple[List[str], List[str]]:
     """Past (input) and present (output) cache tensor names, key then value per layer."""
@@ -31,6 +39,12 @@ def cache_names(layers: int) -> Tuple[List[str], List[str]]:
         past += [PAST_KEY.format(i=i), PAST_VALUE.format(i=i)]
         present += [PRESENT_KEY.format(i=i), PRESENT_VALUE.format(i=i)]
     return past, present
+
+
+def stream_state_names(count: int) -> Tuple[List[str], List[str]]:
+    """The streaming vocoder's state inputs and the matching outputs, in order."""
+    return ([STREAM_STATE.format(i=i) for i in range(count)],
+            [NEXT_STREAM_STATE.format(i=i) for i in range(count)])
 
 
 # Dynamic axes: what may vary between calls (ONNX export names them; TensorRT profiles cover them).
@@ -48,4 +62,15 @@ def step_axes(layers: int, static: bool) -> Dict[str, Dict[int, str]]:
         axes[n] = {0: "batch"} if static else {0: "batch", 2: "past_steps"}
     for n in present:
         axes[n] = {0: "batch"} if static else {0: "batch", 2: "total_steps"}
+    return axes
+
+
+def vocoder_stream_axes(count: int, state_rank: int) -> Dict[str, Dict[int, str]]:
+    """The streaming vocoder's dynamic axes: the batch, the frames and samples of a call, and
+    every state's length (0 on a first call)."""
+    ins, outs = stream_state_names(count)
+    axes = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}}
+    for i, (a, b) in enumerate(zip(ins, outs)):
+        axes[a] = {0: "batch", state_rank - 1: "state_length_%d" % i}
+        axes[b] = {0: "batch", state_rank - 1: "next_state_length_%d" % i}
     return axes

@@ -18,6 +18,8 @@ from .symbols import SYMBOLS
 
 FORMAT_VERSION = 1  # what this edgetts writes and reads
 ROLES = ("text_encoder", "decoder_step", "vocoder")
+# Roles a variant may add. A runtime that predates one ignores it: the voice still works there.
+OPTIONAL_ROLES = ("vocoder_stream",)  # the stateful streaming vocoder (CPU variants)
 REQUIRED = ("name", "language", "sample_rate", "hop", "mel_bins", "reduction_factor", "d_model",
             "symbols", "graphs", "cache", "vocoder", "decoding")
 
@@ -46,7 +48,9 @@ def to_dict(config: VoiceConfig) -> dict:
         "cache": {"layers": c.layers, "heads": c.heads, "head_dim": c.head_dim, "max_steps": c.max_steps,
                   "past_key": c.past_key, "past_value": c.past_value,
                   "present_key": c.present_key, "present_value": c.present_value},
-        "vocoder": {"context_frames": config.context_frames, "min_frames": config.min_frames},
+        "vocoder": dict({"context_frames": config.context_frames, "min_frames": config.min_frames},
+                        **({"stream_first_frames": config.stream_first_frames}
+                           if config.stream_first_frames else {})),
         "decoding": {"speed": config.speed, "max_frames_per_symbol": config.max_frames_per_symbol,
                      "first_chunk_frames": config.first_chunk_frames, "chunk_frames": config.chunk_frames},
         "validation": config.validation,
@@ -84,10 +88,11 @@ def from_dict(m: dict, where: str = "voice.json") -> VoiceConfig:
     graphs: Dict[str, Dict[str, GraphInfo]] = {}
     for variant, roles in m["graphs"].items():
         graphs[variant] = {}
-        for role in ROLES:
+        for role in ROLES + OPTIONAL_ROLES:
             g = roles.get(role)
             if g is None:
-                problems.append("variant %s has no %s graph" % (variant, role))
+                if role in ROLES:
+                    problems.append("variant %s has no %s graph" % (variant, role))
                 continue
             opset = int(g["opset"])
             ir = int(g.get("ir_version", 7 if opset <= 13 else 8))
@@ -110,6 +115,7 @@ def from_dict(m: dict, where: str = "voice.json") -> VoiceConfig:
         speed=float(d["speed"]), max_frames_per_symbol=int(d["max_frames_per_symbol"]),
         first_chunk_frames=int(d["first_chunk_frames"]), chunk_frames=int(d["chunk_frames"]),
         validation=dict(m.get("validation") or {}), provenance=dict(m.get("provenance") or {}),
+        stream_first_frames=int(m["vocoder"].get("stream_first_frames") or 0),
     )
 
 

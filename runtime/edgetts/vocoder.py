@@ -1,6 +1,12 @@
-"""The vocoder at run time: mel frames → 24 kHz audio through ``vocoder.onnx``, whole or streamed.
+"""The vocoder at run time: mel frames → 24 kHz audio, whole or streamed.
 
-Streaming vocodes overlapping windows. Every sample of the vocoder's output depends only on the
+Two graphs can do it. On the CPU a voice carries ``vocoder_stream.onnx``, a stateful graph that
+every convolution's state passes through from call to call (``StatefulVocoder``): each frame is
+vocoded once, and the calls of an utterance together equal one whole-utterance pass. Elsewhere
+(the FP16 GPU graphs) ``vocoder.onnx`` vocodes overlapping windows (``StreamingVocoder``); the
+two streams have one interface (``push``, ``finish``, ``frames_emitted``, ``next_wait``).
+
+Windowed streaming vocodes overlapping windows. Every sample of the vocoder's output depends only on the
 mel frames within its receptive field (``context`` frames either side, computed from the
 architecture at export time and stored in the voice manifest), and every padding in the graph is
 a reflection at the *utterance* edges. So a window that reaches ``context`` frames past the
@@ -10,9 +16,11 @@ whole-utterance pass: chunks join without seams or clicks, and nothing needs cro
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Union
 
 import numpy as np
+
+from .graphs import VOCODER_STREAM_INPUTS, VOCODER_STREAM_OUTPUTS
 
 MelToAudio = Callable[[np.ndarray], np.ndarray]  # [frames, 80] float32 → [frames·hop] float32
 
@@ -46,6 +54,10 @@ class OnnxVocoder:
             mel = np.concatenate([np.asarray(mel, np.float32), pad])
         x = np.ascontiguousarray(mel.T[None], dtype=np.float32)
         return self.session.run([self.output], {self.input: x})[0][0][: n * self.hop]
+
+    def stream(self, context: int, chunk: int, first_chunk: int, max_chunk: int) -> "StreamingVocoder":
+        """A stream of one utterance through overlapping windows."""
+        return StreamingVocoder(self, context, self.hop, chunk, first_chunk, max_chunk)
 
 
 class StreamingVocoder:
@@ -148,3 +160,163 @@ class StreamingVocoder:
             self._frames = self._frames[drop:]
             self._offset += drop
         return keep
+
+
+class StatefulVocoder:
+    """``vocoder_stream.onnx`` behind numpy: ``mel [1, 80, n]``, ``final [1]`` and the states
+    (``state.{i}``, length 0 on a first call) → ``audio [1, samples]`` and ``next_state.{i}``.
+
+    ``first_frames``: the fewest frames a first call that does not end the utterance may take
+    (manifest: vocoder.stream_first_frames). Calling the object vocodes a whole utterance in one
+    call, so it stands in for ``OnnxVocoder``.
+    """
+
+    SILENCE = OnnxVocoder.SILENCE
+
+    def __init__(self, session, hop: int = 300, min_frames: int = 10, first_frames: int = 31):
+        self.session = session
+        self.hop = hop
+        self.min_frames = min_frames
+        self.first_frames = first_frames
+        ins = [i for i in session.get_inputs() if i.name not in VOCODER_STREAM_INPUTS]
+        outs = [o.name for o in session.get_outputs() if o.name not in VOCODER_STREAM_OUTPUTS]
+        if len(ins) != len(outs) or not ins:
+            raise ValueError("%d state inputs and %d state outputs: not a streaming vocoder graph"
+                             % (len(ins), len(outs)))
+        self.state_names = [i.name for i in ins]
+        self.outputs = VOCODER_STREAM_OUTPUTS + outs
+        self.mel_bins = next(i.shape[1] for i in session.get_inputs() if i.name == "mel")
+        # every state starts empty: [batch 1, channels, (1,) 0]
+        self._empty = [np.zeros([1] + [d if isinstance(d, int) else 0 for d in i.shape[1:]], np.float32)
+                       for i in ins]
+
+    def initial_state(self) -> List[np.ndarray]:
+        return list(self._empty)
+
+    def run(self, mel: np.ndarray, state: List[np.ndarray], final: bool):
+        """``mel [n, 80]`` → (audio ``[samples]``, next state)."""
+        feed = {"mel": np.ascontiguousarray(np.asarray(mel, np.float32).T[None]),
+                "final": np.array([1 if final else 0], np.int64)}
+        feed.update(zip(self.state_names, state))
+        out = self.session.run(self.outputs, feed)
+        return out[0][0], out[1:]
+
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        """A whole utterance, ``mel [frames, 80]`` → ``audio [frames · hop]`` (one first and final
+        call; mels shorter than the graph's reflection pads are padded with silence and cut)."""
+        n = len(mel)
+        if n < self.min_frames:
+            pad = np.full((self.min_frames - n, mel.shape[1]), self.SILENCE, np.float32)
+            mel = np.concatenate([np.asarray(mel, np.float32), pad])
+        return self.run(mel, self.initial_state(), True)[0][: n * self.hop]
+
+    def stream(self, context: int, chunk: int, first_chunk: int, max_chunk: int) -> "StatefulStream":
+        """A stream of one utterance: the first call waits for `first_chunk` + `context` frames
+        (``context`` covers the graph's lag, so that call returns about `first_chunk` frames of
+        audio); later calls as ``StreamingVocoder`` sizes its windows."""
+        return StatefulStream(self, context, chunk, first_chunk, max_chunk)
+
+
+class StatefulStream:
+    """One utterance through a ``StatefulVocoder``: the same interface and call sizes as
+    ``StreamingVocoder``, with no frame vocoded twice.
+
+    The graph lags its input by a fixed number of samples (not whole frames), so the stream
+    holds back the part of a frame it has not finished and returns whole frames until
+    ``finish()``: chunks stay frame-aligned for captions and volume, and all of them together
+    are exactly ``frames · hop`` samples.
+    """
+
+    def __init__(self, vocoder: StatefulVocoder, context: int, chunk: int = 40, first_chunk: int = 10,
+                 max_chunk: int = StreamingVocoder.MAX_CHUNK, grow: float = 2.0):
+        if context < 0 or chunk < 1 or first_chunk < 1 or max_chunk < chunk or grow < 1:
+            raise ValueError("context must be >= 0, chunk sizes >= 1, max_chunk >= chunk and grow >= 1")
+        self.vocoder = vocoder
+        self.hop = vocoder.hop
+        self.context = context
+        self.chunk = chunk
+        self.first_chunk = first_chunk
+        self.max_chunk = max_chunk
+        self.grow = grow
+        self._wait = chunk
+        self._pending: List[np.ndarray] = []  # frames not yet fed to the graph
+        self._npending = 0
+        self._state: Optional[List[np.ndarray]] = None  # None: no call yet
+        self._audio = np.zeros(0, np.float32)           # returned by the graph, not yet by us
+        self._emitted = 0                               # frames whose audio was returned
+        self._fed = 0                                   # frames fed to the graph
+        self._finished = False
+
+    @property
+    def frames_emitted(self) -> int:
+        return self._emitted
+
+    @property
+    def next_wait(self) -> int:
+        """As ``StreamingVocoder.next_wait``: where the next clause's first call waits."""
+        return self._wait
+
+    def _take(self, n: int) -> np.ndarray:
+        frames = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        taken, rest = frames[:n], frames[n:]
+        self._pending = [rest] if len(rest) else []
+        self._npending = len(rest)
+        return taken
+
+    def _call(self, n: int, final: bool) -> None:
+        mel = self._take(n) if n else np.zeros((0, self.vocoder.mel_bins), np.float32)
+        self._fed += n
+        if final and self._state is None:        # the whole utterance in one call
+            audio = self.vocoder(mel)
+        else:
+            state = self._state if self._state is not None else self.vocoder.initial_state()
+            audio, self._state = self.vocoder.run(mel, state, final)
+        self._audio = audio if not self._audio.size else np.concatenate([self._audio, audio])
+
+    def _release(self) -> np.ndarray:
+        """The whole frames of audio the graph has returned (all of it once finished)."""
+        n = len(self._audio) if self._finished else len(self._audio) // self.hop * self.hop
+        out, self._audio = self._audio[:n], self._audio[n:]
+        self._emitted = self._fed if self._finished else self._emitted + n // self.hop
+        return out
+
+    def push(self, frames: np.ndarray) -> np.ndarray:
+        if self._finished:
+            raise RuntimeError("push() after finish()")
+        frames = np.asarray(frames, np.float32)
+        if frames.ndim != 2:
+            raise ValueError("frames must be [n, mel_bins], got shape %s" % (frames.shape,))
+        if len(frames):
+            self._pending.append(frames)
+            self._npending += len(frames)
+        while True:
+            if self._state is None:
+                small = self.first_chunk < self.chunk
+                need = max(self.vocoder.first_frames, self.first_chunk + self.context)
+                if self._npending < need:
+                    break
+                size = need if small else min(self._npending, self.max_chunk + self.context)
+                self._call(size, False)
+                kept = size - self.context
+            else:
+                if self._npending < self._wait:
+                    break
+                kept = size = min(self._npending, self.max_chunk)
+                self._call(size, False)
+            self._wait = min(self.max_chunk, max(self.chunk, int(kept * self.grow)))
+        return self._release()
+
+    def finish(self) -> np.ndarray:
+        """The rest of the utterance's audio, its right edge the utterance end."""
+        self._finished = True
+        before = self._emitted
+        while self._npending > self.max_chunk and self._state is not None:
+            self._call(self.max_chunk, False)
+        self._call(self._npending, True)
+        out = self._release()
+        # a short tail does not shrink the wait: the window before it is still playing
+        self._wait = max(self._wait, min(self.max_chunk, int((self._emitted - before) * self.grow)))
+        return out
+
+
+VocoderStream = Union[StreamingVocoder, StatefulStream]  # what ``stream()`` of either vocoder opens

@@ -31,7 +31,7 @@ from . import graphs
 from . import manifest as manifest_io
 from .bundle import locate
 from .compat import candidates
-from .config import SynthesisOptions, VoiceConfig
+from .config import GraphInfo, SynthesisOptions, VoiceConfig
 from .decoder import StepDecoder, device_of
 from .errors import BundleError, ProviderError
 from .events import ClauseEnd, ClauseStart, Event, Frames, merge
@@ -40,7 +40,7 @@ from .lexicon import Lexicon
 from .marks import Mark, clause_marks
 from .providers import PROVIDERS, resolve
 from .regulator import durations, regulate
-from .vocoder import OnnxVocoder, StreamingVocoder
+from .vocoder import OnnxVocoder, StatefulVocoder, StreamingVocoder, VocoderStream
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,7 @@ class Voice:
         # the stages (the service's batched scheduler and the benchmarks use them as synthesize does)
         self.decoder = StepDecoder(sessions["decoder_step"], config.cache, info.cache == "static",
                                     config.mel_bins, config.reduction_factor, device_of(providers))
-        self.vocoder = OnnxVocoder(session=sessions["vocoder"], hop=config.hop,
-                                   min_frames=config.min_frames)
+        self.vocoder = _vocoder(sessions, config)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -149,7 +148,7 @@ class Voice:
         another thread layout."""
         import onnxruntime as ort
 
-        for role, info in self.config.graphs[self.variant].items():
+        for role, info in _roles(self.config.graphs[self.variant]).items():
             old = self.sessions[role]
             so = old.get_session_options()
             configure(role, so)
@@ -158,7 +157,7 @@ class Voice:
                 os.path.join(self.bundle, info.file), so,
                 providers=[(p, opts.get(p, {})) for p in old.get_providers()])
         self.decoder.session = self.sessions["decoder_step"]
-        self.vocoder.session = self.sessions["vocoder"]
+        self.vocoder = _vocoder(self.sessions, self.config)
 
     # -- synthesis -------------------------------------------------------------------------------
 
@@ -272,6 +271,21 @@ class Voice:
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
+def _roles(graphs: Dict[str, GraphInfo]) -> Dict[str, GraphInfo]:
+    """The graphs of a variant that get a session: where a streaming vocoder is there, it is
+    the vocoder (it also vocodes whole utterances), and the windowed one is not opened."""
+    if "vocoder_stream" in graphs:
+        return {r: g for r, g in graphs.items() if r != "vocoder"}
+    return dict(graphs)
+
+
+def _vocoder(sessions: dict, config: VoiceConfig) -> Union[OnnxVocoder, StatefulVocoder]:
+    if "vocoder_stream" in sessions:
+        return StatefulVocoder(sessions["vocoder_stream"], config.hop, config.min_frames,
+                               config.stream_first_frames)
+    return OnnxVocoder(session=sessions["vocoder"], hop=config.hop, min_frames=config.min_frames)
+
+
 def _open_sessions(bundle: str, config: VoiceConfig, variant: str, chosen: List[str],
                    threads: int) -> dict:
     """One ONNX Runtime session per graph of ``variant`` on the providers ``chosen``."""
@@ -282,7 +296,9 @@ def _open_sessions(bundle: str, config: VoiceConfig, variant: str, chosen: List[
     # gain; measured 2.5 vs 4.0 ms per FP32 step on 2 cores). The vocoder gets the cores
     # left beside the pipelined decoder thread, or `threads`.
     cores = os.cpu_count() or 1
-    per_role = {"text_encoder": 1, "decoder_step": 1, "vocoder": threads or max(1, cores - 1)}
+    voc_threads = threads or max(1, cores - 1)
+    per_role = {"text_encoder": 1, "decoder_step": 1, "vocoder": voc_threads,
+                "vocoder_stream": voc_threads}
     provider_list: list = []
     for p in chosen:
         if p == PROVIDERS["tensorrt"]:
@@ -294,7 +310,7 @@ def _open_sessions(bundle: str, config: VoiceConfig, variant: str, chosen: List[
         else:
             provider_list.append(p)
     sessions = {}
-    for role, info in config.graphs[variant].items():
+    for role, info in _roles(config.graphs[variant]).items():
         try:
             so = ort.SessionOptions()
             so.intra_op_num_threads = per_role.get(role, threads)
@@ -307,7 +323,7 @@ def _open_sessions(bundle: str, config: VoiceConfig, variant: str, chosen: List[
 
 
 class ClauseAudio:
-    """One request's decoder events → its ``AudioChunk``s: a ``StreamingVocoder`` per clause,
+    """One request's decoder events → its ``AudioChunk``s: a vocoder stream per clause,
     the characters each chunk voices, their timestamps, the SSML volume, and the pause after
     each clause. ``Voice.synthesize`` feeds it from its decoder thread; the service's batched
     scheduler keeps one per request."""
@@ -329,8 +345,8 @@ class ClauseAudio:
             # Only the first clause needs a small first window (first-audio latency); later
             # ones start while earlier audio is still playing, so they go on with the grown,
             # cheaper windows of the clause before (often the whole clause in one window).
-            stream = StreamingVocoder(self._vocoder, c.context_frames, c.hop, self._chunk,
-                                      self._first if event.clause == 0 else self._wait, self._max_chunk)
+            stream = self._vocoder.stream(c.context_frames, self._chunk,
+                                          self._first if event.clause == 0 else self._wait, self._max_chunk)
             self._clause = _Clause(event.utterance, event.symbols, stream,
                                    clause_marks(event.utterance, event.symbols, c.hop, c.sample_rate,
                                                 self._samples))
@@ -365,7 +381,7 @@ class _Clause:
     """The clause ClauseAudio is vocoding: its stream, the frames whose audio was returned, and
     the marks not yet handed out."""
 
-    def __init__(self, utterance: Utterance, symbols: np.ndarray, stream: StreamingVocoder,
+    def __init__(self, utterance: Utterance, symbols: np.ndarray, stream: VocoderStream,
                  marks: List[Tuple[int, Mark]]):
         self.utterance = utterance
         self.symbols = symbols
