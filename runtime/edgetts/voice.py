@@ -35,6 +35,7 @@ from .config import GraphInfo, SynthesisOptions, VoiceConfig
 from .decoder import StepDecoder, device_of
 from .errors import BundleError, ProviderError
 from .events import ClauseEnd, ClauseStart, Event, Frames, merge
+from .parallel import ParallelClauses
 from .frontend import Frontend, FrontendOptions, Utterance
 from .lexicon import Lexicon
 from .marks import Mark, clause_marks
@@ -176,11 +177,14 @@ class Voice:
         """Yield audio chunks for `text` (or prepared utterances) as they are ready.
 
         The front-end runs now, so bad text raises FrontendError here, before any audio. With
-        `pipeline` a worker thread runs the encoder and the decoder steps of every clause, as far
-        as ``lookahead_frames`` ahead, while this thread vocodes: the two overlap (ONNX Runtime
-        releases the GIL), the next clause decodes while the last one is still being vocoded
-        and consumed, and how far the worker may run ahead bounds the memory of long text.
-        Closing the iterator early stops the worker.
+        `pipeline` a worker thread runs the encoder and the decoder steps of every clause while
+        the vocoder runs beside it: the two overlap (ONNX Runtime releases the GIL), and the next
+        clause decodes while the last one is still being vocoded and consumed. With
+        ``parallel_clauses`` > 1 (the default on multi-core CPUs) that many clauses are vocoded
+        at once in threads of their own, their chunks handed out in order (edgetts.parallel);
+        otherwise this thread vocodes, and the worker runs at most ``lookahead_frames`` ahead.
+        Either way memory stays bounded on long text. Closing the iterator early stops the
+        threads.
         """
         o = options or SynthesisOptions()
         if isinstance(text, str):
@@ -191,11 +195,35 @@ class Voice:
             if not utts:
                 raise ValueError("no utterances to synthesize")
         events: Iterable[Event] = self.decode(utts, o)
+        if pipeline and self.parallel_clauses > 1:
+            return iter(ParallelClauses(events, self._clause_vocoders(o), self.parallel_clauses,
+                                        self.lookahead_frames // self.config.reduction_factor))
         if pipeline:
             events = _ahead(events, self.lookahead_frames // self.config.reduction_factor)
         return self._vocode_events(events, o)
 
     lookahead_frames = 1536  # about 19 s of speech decoded ahead of the vocoder at most
+    # Clauses vocoded at once by a pipelined synthesize (edgetts.parallel): on 2 cores the
+    # decoder thread leaves most of a core idle, which the next clause's vocoding fills.
+    parallel_clauses = 2 if (os.cpu_count() or 1) >= 2 else 1
+
+    def _clause_vocoders(self, o: SynthesisOptions) -> Callable[[ClauseStart], Callable]:
+        """A fresh ``ClauseAudio`` per clause, placed in the request's audio by the lengths of the
+        clauses before it (known from their durations, so it needs none of their audio). Called
+        in clause order. Clauses after the first are not latency-bound (they play after it), so
+        they need no small first call; where vocoder calls overlap (the windowed vocoder), they
+        start with the largest calls, and where they do not (the stateful one), with the usual
+        ones, so that they follow the decoder closely."""
+        c = self.config
+        at = [0]  # samples of the request before the next clause
+        later = None if isinstance(self.vocoder, StatefulVocoder) else StreamingVocoder.MAX_CHUNK
+
+        def make(start: ClauseStart) -> Callable:
+            audio = ClauseAudio(self, o, start_sample=at[0], wait=None if start.clause == 0 else later)
+            at[0] += len(start.symbols) * c.hop + int(round(start.utterance.pause_after * c.sample_rate))
+            return audio.event
+
+        return make
 
     def encode(self, utt: Utterance, o: SynthesisOptions):
         """One clause through the text encoder and the length regulator → (text context
@@ -328,15 +356,19 @@ class ClauseAudio:
     each clause. ``Voice.synthesize`` feeds it from its decoder thread; the service's batched
     scheduler keeps one per request."""
 
-    def __init__(self, voice: Voice, o: SynthesisOptions):
+    def __init__(self, voice: Voice, o: SynthesisOptions, start_sample: int = 0,
+                 wait: Optional[int] = None):
+        """``start_sample``: where the first clause it is given starts in the request's audio;
+        ``wait``: frames the first call of a clause after the first waits for (default: as the
+        clause before it ended; edgetts.parallel starts clauses before that is known)."""
         c = self._config = voice.config
         self._vocoder = voice.vocoder
         self._first = o.first_chunk_frames or c.first_chunk_frames
         self._chunk = o.chunk_frames or c.chunk_frames
         self._max_chunk = max(self._chunk, o.max_chunk_frames or StreamingVocoder.MAX_CHUNK)
         self._clause: Optional[_Clause] = None
-        self._samples = 0  # samples of the request returned so far
-        self._wait = self._chunk  # frames the next clause's first window waits for
+        self._samples = start_sample  # samples of the request before what comes next
+        self._wait = max(self._chunk, min(self._max_chunk, wait or self._chunk))  # the next clause's first call
 
     def event(self, event: Event) -> List[AudioChunk]:
         """One decoder event → the chunks that are now ready."""

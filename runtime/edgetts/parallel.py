@@ -1,0 +1,187 @@
+"""Vocode several clauses of one request at once, and hand their audio out in order.
+
+The vocoder is most of the CPU time of a request and runs on one thread at a time (its
+convolutions are too short for ONNX Runtime's thread pool to split well beside a decoder
+thread). The clauses of a text are vocoded independently (each has its own stream, and its place
+in the audio is known from its durations before any of it is vocoded), so while the caller
+streams clause k, the next ones are vocoded in threads of their own and wait, whole or in part,
+until clause k is done. The first clause streams exactly as before (its first chunk is not
+delayed); the cores an application would leave idle vocode what comes after it.
+
+    decoder thread ──events──► clause thread k   ──chunks──┐
+                       └─────► clause thread k+1 ──chunks──┴──► caller, clause by clause
+
+At most ``width`` clauses are in hand at once (being vocoded, or vocoded and not yet read), so
+memory stays bounded by ``width`` clauses whatever the length of the text and however slowly the
+caller reads. Errors in any thread reach the caller; closing the iterator stops every thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Union
+
+from .events import ClauseEnd, ClauseStart, Event, Frames, merge
+
+
+class _Done(NamedTuple):
+    pass
+
+
+class _Failed(NamedTuple):
+    error: BaseException
+
+
+# ClauseAudio-like: one decoder event → the chunks now ready (voice.ClauseAudio.event)
+ClauseVocoder = Callable[[Event], List[Any]]
+
+
+class _Clause:
+    """One clause's events in, its chunks out, vocoded in a thread of its own."""
+
+    def __init__(self, start: ClauseStart, vocoder: ClauseVocoder, limit: int, stop: threading.Event):
+        self.events: "queue.Queue[Union[Event, _Failed]]" = queue.Queue(maxsize=max(2, limit))
+        self.chunks: "queue.Queue[Any]" = queue.Queue()  # bounded by one clause's audio
+        self._stop = stop
+        self._vocoder = vocoder
+        self._thread = threading.Thread(target=self._run, args=(start,), name="edgetts-clause-%d"
+                                        % start.clause, daemon=True)
+        self._thread.start()
+
+    def put(self, item: "Union[Event, _Failed]") -> bool:
+        """Hand the clause thread an event; False if the request was closed meanwhile."""
+        while not self._stop.is_set():
+            try:
+                self.events.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _next(self) -> "Optional[Union[Event, _Failed]]":
+        """The next event (None once the request is closed)."""
+        if self._held is not None:
+            item, self._held = self._held, None
+            return item
+        while not self._stop.is_set():
+            try:
+                item = self.events.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            # frames already waiting are pushed as one (fewer, longer vocoder calls)
+            while isinstance(item, Frames):
+                try:
+                    nxt = self.events.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(nxt, Frames):
+                    self._held = nxt
+                    break
+                item = merge(item, nxt)
+            return item
+        return None
+
+    _held: "Optional[Union[Event, _Failed]]" = None
+
+    def _run(self, start: ClauseStart) -> None:
+        try:
+            for chunk in self._vocoder(start):
+                self.chunks.put(chunk)
+            while True:
+                item = self._next()
+                if item is None:          # closed
+                    return
+                if isinstance(item, _Failed):
+                    self.chunks.put(item)
+                    return
+                for chunk in self._vocoder(item):
+                    self.chunks.put(chunk)
+                if isinstance(item, ClauseEnd):
+                    self.chunks.put(_Done())
+                    return
+        except BaseException as exc:  # handed to the caller, raised there
+            self.chunks.put(_Failed(exc))
+
+    def read(self, stop: threading.Event) -> Iterator[Any]:
+        """The clause's chunks as they come, until its end (raises what its thread raised)."""
+        while True:
+            try:
+                item = self.chunks.get(timeout=0.05)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                continue
+            if isinstance(item, _Done):
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
+
+
+class ParallelClauses:
+    """Run `events` (a request's decoder stage) in a thread, vocode each clause in a thread made
+    by ``clause_vocoder(start)`` (a fresh per-clause ``ClauseAudio``'s ``event``), at most
+    `width` clauses in hand at once, and yield the chunks in clause order. `limit` bounds the
+    events waiting for one clause thread (the decoder blocks beyond it)."""
+
+    def __init__(self, events: Iterable[Event], clause_vocoder: Callable[[ClauseStart], ClauseVocoder],
+                 width: int = 2, limit: int = 512):
+        if width < 1:
+            raise ValueError("width must be at least 1, got %r" % (width,))
+        self._events = events
+        self._make = clause_vocoder
+        self._limit = limit
+        self._slots = threading.Semaphore(width)  # released as the caller finishes a clause
+        self._clauses: "queue.Queue[Union[_Clause, _Done, _Failed]]" = queue.Queue()
+        self._stop = threading.Event()
+        self._started: List[_Clause] = []
+        self._thread = threading.Thread(target=self._decode, name="edgetts-decoder", daemon=True)
+        self._thread.start()
+
+    def _decode(self) -> None:
+        current: Optional[_Clause] = None
+        try:
+            for event in self._events:
+                if isinstance(event, ClauseStart):
+                    while not self._slots.acquire(timeout=0.05):
+                        if self._stop.is_set():
+                            return
+                    current = _Clause(event, self._make(event), self._limit, self._stop)
+                    self._started.append(current)
+                    self._clauses.put(current)
+                elif current is None or not current.put(event):
+                    return
+            self._clauses.put(_Done())
+        except BaseException as exc:  # handed to the caller through the clause it was making
+            if current is not None:
+                current.put(_Failed(exc))
+            self._clauses.put(_Failed(exc))
+        finally:
+            close = getattr(self._events, "close", None)
+            if close:
+                close()
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while True:
+                item = self._clauses.get()
+                if isinstance(item, _Done):
+                    return
+                if isinstance(item, _Failed):
+                    raise item.error
+                try:
+                    yield from item.read(self._stop)
+                finally:
+                    self._slots.release()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for clause in self._started:
+            clause.join()
