@@ -150,8 +150,8 @@ profile: setup $(VOICE)/voice.json
 vocoder: setup
 	$(BIN)/python -m edgetts.exporter.vocoder --out build/vocoder --mel tests/data/teacher_mel.npz
 
-bench-vocoder: setup
-	$(BIN)/python -m benchmarks.vocoder_rtf
+bench-vocoder: setup $(VOICE)/voice.json
+	$(BIN)/python -m benchmarks.vocoder_rtf --voice $(VOICE)
 
 parity: setup
 	$(BIN)/python -m edgetts.distill.frontend_parity $(PARITY_ARGS)

@@ -2,6 +2,7 @@
 baseline row (``edgetts bench`` is the same table without it, for machines without torch).
 
     python -m benchmarks.bench --voice voices/default [--configs a,b] [--repeats 3] [--json F]
+        [--baseline NAME]
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def main(argv=None) -> int:
     ap.add_argument("--configs", default=None, help="comma-separated names (default: all)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", dest="json_path", default=None)
+    ap.add_argument("--baseline", default=None,
+                    help="configuration the ratio columns compare with (default: the PyTorch reference)")
     a = ap.parse_args(argv)
     names = [TORCH_EAGER.name] + [c.name for c in b.CONFIGS] if not a.configs else \
         [n.strip() for n in a.configs.split(",") if n.strip()]
@@ -27,9 +30,12 @@ def main(argv=None) -> int:
     bad = [n for n in names if n not in known]
     if bad:
         ap.error("unknown configuration(s) %s; choose from %s" % (", ".join(bad), ", ".join(sorted(known))))
+    if a.baseline is not None and a.baseline not in names:
+        ap.error("--baseline %s is not among the configurations run" % a.baseline)
     rows = b.run_all(names, a.voice, a.repeats, echo=lambda m: print(m, file=sys.stderr),
                      extra=[TORCH_EAGER])
-    b.report(rows, a.voice, a.repeats, a.json_path, note=lambda m: print(m, file=sys.stderr))
+    b.report(rows, a.voice, a.repeats, a.json_path, note=lambda m: print(m, file=sys.stderr),
+             baseline=a.baseline)
     return 0
 
 

@@ -1,11 +1,17 @@
 """Vocoder real-time factor on this machine: TFLite interpreter, PyTorch, ONNX Runtime, side by side.
 
-    python -m benchmarks.vocoder_rtf [--repeats 5] [--json]
+    python -m benchmarks.vocoder_rtf [--repeats 5] [--json] [--voice voices/default]
 
 All rows vocode the same real teacher mel (tests/data/teacher_mel.npz, 3.2 s of audio) in the
 same process, one after another, after one warm-up run each; the figure is the median of the
 repeats. RTF = seconds of compute / seconds of audio (lower is faster); the ratio column is
 speed relative to the PyTorch row.
+
+With a voice bundle, three more rows run its CPU vocoder (postnet + MB-MelGAN, so they compare
+with each other, not with the rows above) as the runtime streams a clause: frames pushed 3 at a
+time as the decoder makes them, the voice's first-chunk and chunk sizes. "windowed" is the
+overlapping-window stream of the whole-utterance graph, "stateful" the streaming graph that
+carries its state, "whole" one pass over the clause (the floor neither stream can beat).
 """
 
 from __future__ import annotations
@@ -33,10 +39,50 @@ def _time(fn, repeats):
     return statistics.median(ts)
 
 
+def _voice_rows(voice_dir, mel, add) -> None:
+    """The bundle's CPU vocoder streamed as the runtime streams a clause (one thread, as beside
+    the decoder thread on 2 cores), windowed and stateful, and whole."""
+    import onnxruntime as ort
+
+    from edgetts import manifest
+    from edgetts.vocoder import OnnxVocoder, StatefulVocoder, StreamingVocoder
+
+    config = manifest.load(voice_dir)
+    graphs = config.graphs["fp32"]
+    if "vocoder_stream" not in graphs:
+        print("%s has no streaming vocoder graph: voice rows skipped" % voice_dir, file=sys.stderr)
+        return
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+
+    def session(role):
+        return ort.InferenceSession(os.path.join(voice_dir, graphs[role].file), so,
+                                    providers=["CPUExecutionProvider"])
+
+    windowed = OnnxVocoder(session=session("vocoder"), hop=config.hop, min_frames=config.min_frames)
+    stateful = StatefulVocoder(session("vocoder_stream"), config.hop, config.min_frames,
+                               config.stream_first_frames)
+
+    def stream(voc):
+        s = voc.stream(config.context_frames, config.chunk_frames, config.first_chunk_frames,
+                       StreamingVocoder.MAX_CHUNK)
+        out = [s.push(mel[i:i + 3]) for i in range(0, len(mel), 3)]
+        out.append(s.finish())
+        return np.concatenate(out)
+
+    # the same audio, to a 16-bit PCM step (tests/test_stream_vocoder.py)
+    assert np.abs(stream(windowed) - stream(stateful)).max() < 1.0 / 32768
+    add("voice fp32 vocoder, whole clause", lambda: windowed(mel), 1, "voice")
+    add("voice fp32 vocoder, windowed stream", lambda: stream(windowed), 1, "voice")
+    add("voice fp32 vocoder, stateful stream", lambda: stream(stateful), 1, "voice")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--voice", default=None, help="also the streams of this bundle's CPU vocoder")
     args = ap.parse_args(argv)
 
     import onnxruntime as ort
@@ -55,8 +101,9 @@ def main(argv=None) -> int:
                     op_types=("Conv",))
     rows = []
 
-    def add(name, fn, threads):
-        rows.append({"config": name, "threads": threads, "seconds": _time(fn, args.repeats)})
+    def add(name, fn, threads, group="vocoder"):
+        rows.append({"config": name, "threads": threads, "group": group,
+                     "seconds": _time(fn, args.repeats)})
 
     x = torch.from_numpy(np.ascontiguousarray(mel.T[None]))
     for threads in (1, 2):
@@ -89,10 +136,14 @@ def main(argv=None) -> int:
             s = ort.InferenceSession(os.path.join(tmp, "vocoder.%s.onnx" % variant), so,
                                      providers=["CPUExecutionProvider"])
             add("onnxruntime cpu %s" % variant, lambda s=s: s.run(None, feed), threads)
+    if args.voice:
+        _voice_rows(args.voice, mel, add)
     base = {r["threads"]: r["seconds"] for r in rows if r["config"].startswith("pytorch")}
+    windowed = next((r["seconds"] for r in rows if r["config"].endswith("windowed stream")), None)
     for r in rows:
         r["rtf"] = r["seconds"] / seconds
-        r["speed_vs_pytorch"] = base[r["threads"]] / r["seconds"]
+        # the voice rows (postnet included) against the windowed stream, the others against PyTorch
+        r["speed_vs"] = (windowed if r["group"] == "voice" else base[r["threads"]]) / r["seconds"]
     if args.json:
         print(json.dumps({"audio_seconds": seconds, "rows": rows}, indent=1))
         return 0
@@ -100,10 +151,11 @@ def main(argv=None) -> int:
 
     print("vocoder RTF on %.2f s of audio (%d frames), median of %d; %s, %d cores, onnxruntime %s"
           % (seconds, len(mel), args.repeats, platform.machine(), os.cpu_count(), ort.__version__))
-    print("%-34s %7s %9s %8s %10s" % ("config", "threads", "seconds", "RTF", "vs pytorch"))
+    print("%-38s %7s %9s %8s %10s" % ("config", "threads", "seconds", "RTF", "speed vs"))
     for r in rows:
-        print("%-34s %7d %9.4f %8.4f %9.2fx" % (r["config"], r["threads"], r["seconds"], r["rtf"],
-                                                r["speed_vs_pytorch"]))
+        print("%-38s %7d %9.4f %8.4f %9.2fx  (vs %s)" % (
+            r["config"], r["threads"], r["seconds"], r["rtf"], r["speed_vs"],
+            "the windowed stream" if r["group"] == "voice" else "pytorch, same threads"))
     return 0
 
 

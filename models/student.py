@@ -72,18 +72,29 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
 
-    def split(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def split(self, x: torch.Tensor, one_step: bool = False) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x [B,T,D] → q, k, v [B,H,T,Dh]. ``one_step`` (T = 1, a decoder step): reshapes by
+        constants, so an exported step graph computes no shapes (fewer, cheaper nodes)."""
+        qkv = self.qkv(x)
+        d = self.heads * self.dh
+        q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]  # constant slices
+        if one_step:
+            # with one time step [B,1,H,Dh] transposed to [B,H,1,Dh] keeps its memory order:
+            # one reshape does both
+            shape: Tuple[int, ...] = (-1, self.heads, 1, self.dh)
+            return q.reshape(shape), k.reshape(shape), v.reshape(shape)
         b, t, _ = x.shape
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
         shape = (b, t, self.heads, self.dh)
         return (q.reshape(shape).transpose(1, 2), k.reshape(shape).transpose(1, 2),
                 v.reshape(shape).transpose(1, 2))
 
-    def attend(self, q, k, v, mask):
+    def attend(self, q, k, v, mask, one_step: bool = False):
         """q [B,H,Tq,Dh], k/v [B,H,Tk,Dh], mask additive, broadcastable to [B,H,Tq,Tk]."""
         scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.dh)) + mask
         w = torch.softmax(scores, dim=-1)
         y = torch.matmul(w, v)
+        if one_step:  # [B,H,1,Dh] → [B,1,H·Dh]: the same memory order, one reshape
+            return self.out(y.reshape(-1, 1, self.heads * self.dh))
         b, h, t, dh = y.shape
         return self.out(y.transpose(1, 2).reshape(b, t, h * dh))
 
@@ -166,16 +177,21 @@ class Decoder(nn.Module):
         self.norm = nn.LayerNorm(c.d_model)
         self.proj = nn.Linear(c.d_model, c.r * c.n_mels)
 
-    def embed(self, prev, context, progress, steps):
+    def embed(self, prev, context, progress, steps, one_step: bool = False):
         """prev [B,N,r,80], context [B,N,r,D], progress [B,N,r,2], steps [N] or [B,1] → [B,N,D]."""
         p = F.dropout(F.relu(self.prenet1(prev)), self.c.prenet_dropout, self.training)
         p = F.dropout(F.relu(self.prenet2(p)), self.c.prenet_dropout, self.training)
         x = torch.cat([p, context, progress], dim=-1)
-        b, n = x.shape[0], x.shape[1]
-        x = self.inp(x.reshape(b, n, -1))
-        return x + sinusoid(steps, self.c.d_model)
+        if one_step:
+            x = x.reshape(-1, 1, self.inp.in_features)
+        else:
+            b, n = x.shape[0], x.shape[1]
+            x = x.reshape(b, n, -1)
+        return self.inp(x) + sinusoid(steps, self.c.d_model)
 
-    def output(self, x):
+    def output(self, x, one_step: bool = False):
+        if one_step:
+            return self.proj(self.norm(x)).reshape(-1, 1, self.c.r, self.c.n_mels)
         b, n, _ = x.shape
         return self.proj(self.norm(x)).reshape(b, n, self.c.r, self.c.n_mels)
 
@@ -199,23 +215,23 @@ class Decoder(nn.Module):
         Returns frames [B,r,80] and present = [..] each [B,H,P+1,Dh].
         """
         x = self.embed(prev.unsqueeze(1), context.unsqueeze(1), progress.unsqueeze(1),
-                       position.unsqueeze(1))
+                       position.unsqueeze(1), one_step=True)
         present = []
         for i, layer in enumerate(self.layers):
-            q, k, v = layer.attn.split(layer.norm1(x))
+            q, k, v = layer.attn.split(layer.norm1(x), one_step=True)
             k = torch.cat([past[2 * i], k], dim=2)
             v = torch.cat([past[2 * i + 1], v], dim=2)
-            x = x + layer.attn.attend(q, k, v, 0.0)
+            x = x + layer.attn.attend(q, k, v, 0.0, one_step=True)
             x = layer.ffn(x)
             present += [k, v]
-        return self.output(x)[:, 0], present
+        return self.output(x, one_step=True)[:, 0], present
 
     def step_static(self, prev, context, progress, position, past: List[torch.Tensor]):
         """One step with fixed-size caches [B,H,T_max,Dh] written at ``position`` (Equal/Where,
         no ScatterND), so every shape is constant. Same arguments and results as ``step`` except
         that present has T_max slots, of which 0..position are filled."""
         x = self.embed(prev.unsqueeze(1), context.unsqueeze(1), progress.unsqueeze(1),
-                       position.unsqueeze(1))
+                       position.unsqueeze(1), one_step=True)
         t_max = past[0].shape[2]
         slots = torch.arange(t_max, device=prev.device).unsqueeze(0)            # [1,T]
         here = (slots == position.unsqueeze(1)).unsqueeze(1).unsqueeze(-1)      # [B,1,T,1]
@@ -223,13 +239,13 @@ class Decoder(nn.Module):
         mask = ((1.0 - seen) * NEG).unsqueeze(1).unsqueeze(1)                   # [B,1,1,T]
         present = []
         for i, layer in enumerate(self.layers):
-            q, k, v = layer.attn.split(layer.norm1(x))
+            q, k, v = layer.attn.split(layer.norm1(x), one_step=True)
             k = torch.where(here, k, past[2 * i])
             v = torch.where(here, v, past[2 * i + 1])
-            x = x + layer.attn.attend(q, k, v, mask)
+            x = x + layer.attn.attend(q, k, v, mask, one_step=True)
             x = layer.ffn(x)
             present += [k, v]
-        return self.output(x)[:, 0], present
+        return self.output(x, one_step=True)[:, 0], present
 
 
 class Postnet(nn.Module):

@@ -14,7 +14,8 @@ Definitions, all wall-clock, measured around ``synthesize()`` exactly as an appl
 - first audio: from the call to the first chunk with non-silent samples.
 - step: one decoder step (``decoder_step.onnx`` run, r = 3 frames); also timed alone for a batch
   of 1, 4 and 16 requests decoded together (median of 48 steps), as the service batches them.
-- vocoder RTF: time inside vocoder calls / seconds of audio (overlaps decoding when pipelined).
+- vocoder RTF: time inside vocoder calls / seconds of audio (overlaps decoding when pipelined;
+  summed over the threads where clauses are vocoded at once, so it can exceed the RTF).
 - chars/s: characters of input text spoken per second of compute.
 - peak RSS: the subprocess's maximum resident set (model, sessions, buffers, interpreter).
 - start-up: opening the sessions plus the first synthesis, where TensorRT builds its engines
@@ -52,6 +53,8 @@ class Config:
     threads: int = 2          # cores the configuration may use
     pipeline: bool = True     # decoder worker thread beside the vocoder
     io_binding: bool = True   # GPU: caches stay on the device
+    vocoder: str = "auto"     # "windowed": the overlapping-window vocoder even where a stateful one is
+    parallel: int = 0         # clauses vocoded at once (0: the voice's default)
     note: str = ""
     worker: str = "edgetts.bench"  # the module run as `python -m WORKER NAME` to measure it
 
@@ -63,8 +66,16 @@ CONFIGS = [
            note="default: decoder thread + vocoder thread"),
     Config("ort-fp32-t2-intraop", "onnx", variant="fp32", threads=2, pipeline=False,
            note="before the pipeline: every session 2 intra-op threads, one after another"),
+    Config("ort-fp32-t2-serial", "onnx", variant="fp32", threads=2, parallel=1,
+           note="stateful vocoder, one clause at a time"),
+    Config("ort-fp32-t2-windowed", "onnx", variant="fp32", threads=2, parallel=1, vocoder="windowed",
+           note="before the stateful vocoder: overlapping windows, one clause at a time"),
     Config("ort-int8-t1", "onnx", variant="int8", threads=1, pipeline=False),
     Config("ort-int8-t2", "onnx", variant="int8", threads=2),
+    Config("ort-int8-t2-serial", "onnx", variant="int8", threads=2, parallel=1,
+           note="stateful vocoder, one clause at a time"),
+    Config("ort-int8-t2-windowed", "onnx", variant="int8", threads=2, parallel=1, vocoder="windowed",
+           note="before the stateful vocoder: overlapping windows, one clause at a time"),
     Config("cuda-fp16", "onnx", provider="cuda", variant="fp16", io_binding=False,
            note="caches copied through the host every step"),
     Config("cuda-fp16-iobinding", "onnx", provider="cuda", variant="fp16",
@@ -124,6 +135,7 @@ def _available(cfg: Config) -> Optional[str]:
 
 def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
     """Measure one ONNX configuration in this process (the worker side)."""
+    from .vocoder import OnnxVocoder
     from .voice import Voice
 
     steps: List[float] = []
@@ -134,6 +146,15 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
     if not cfg.pipeline and cfg.threads > 1:
         # the pre-pipeline layout: every session multi-threaded
         voice.reopen(lambda role, so: setattr(so, "intra_op_num_threads", cfg.threads))
+    if cfg.vocoder == "windowed" and not isinstance(voice.vocoder, OnnxVocoder):
+        # the whole-utterance graph streamed in overlapping windows, on the same session options
+        info = voice.config.graphs[voice.variant]["vocoder"]
+        voice.vocoder = OnnxVocoder(os.path.join(voice.bundle, info.file),
+                                    providers=voice.vocoder.session.get_providers(),
+                                    session_options=voice.vocoder.session.get_session_options(),
+                                    hop=voice.config.hop, min_frames=voice.config.min_frames)
+    if cfg.parallel:
+        voice.parallel_clauses = cfg.parallel
     voice.decoder.session = _Timed(voice.decoder.session, steps)
     voice.vocoder.session = _Timed(voice.vocoder.session, voc)
     if not cfg.io_binding:
@@ -264,13 +285,16 @@ def header(voice_dir: str) -> str:
                                    *(len(SENTENCES[k]) for k in ("short", "medium", "long"))))
 
 
-def table(rows: List[dict]) -> str:
+def table(rows: List[dict], baseline: Optional[str] = None) -> str:
+    """The main table; ratios are against the row named `baseline` (default: the PyTorch
+    reference, else the first row)."""
     ok = [r for r in rows if "sentences" in r]
-    base = next((r for r in ok if r["config"] == "torch-eager"), ok[0] if ok else {})
+    base = next((r for r in ok if r["config"] == (baseline or "torch-eager")), ok[0] if ok else {})
+    name = (base or {}).get("config", "-")
     head = ("| config | RTF short | RTF medium | RTF long | first audio (medium) | step mean / P95 "
-            "| vocoder RTF | chars/s | peak RSS | start-up | RTF vs %s | first audio vs %s |"
-            % ((base or {}).get("config", "-"), (base or {}).get("config", "-")))
-    lines = [head, "|" + "---|" * 12]
+            "| vocoder RTF | chars/s | peak RSS | start-up | RTF vs %s | first audio vs %s "
+            "| chars/s vs %s |" % (name, name, name))
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         if "sentences" not in r:
             lines.append("| %s | %s |" % (r["config"], r.get("skipped") or "FAILED: " + r.get("failed", "")))
@@ -282,10 +306,11 @@ def table(rows: List[dict]) -> str:
         fratio = s["medium"]["first_audio_ms"] / base["sentences"]["medium"]["first_audio_ms"]
         # sessions opened + the first synthesis (where TensorRT builds its engines)
         startup = r["load_s"] + r["warmup_s"]["short"]
-        lines.append("| %s | %.3f | %.3f | %.3f | %.0f ms | %s | %.3f | %.0f | %s | %.1f s | %.2fx | %.2fx |" % (
-            r["config"], s["short"]["rtf"], s["medium"]["rtf"], s["long"]["rtf"],
-            s["medium"]["first_audio_ms"], step, r["vocoder_rtf"], r["chars_per_s"], rss, startup,
-            ratio, fratio))
+        lines.append("| %s | %.3f | %.3f | %.3f | %.0f ms | %s | %.3f | %.0f | %s | %.1f s | %.2fx | %.2fx "
+                     "| %.2fx |" % (
+                         r["config"], s["short"]["rtf"], s["medium"]["rtf"], s["long"]["rtf"],
+                         s["medium"]["first_audio_ms"], step, r["vocoder_rtf"], r["chars_per_s"], rss,
+                         startup, ratio, fratio, r["chars_per_s"] / base["chars_per_s"]))
     return "\n".join(lines)
 
 
@@ -300,10 +325,11 @@ def batch_table(rows: List[dict]) -> str:
 
 
 def report(rows: List[dict], voice_dir: str, repeats: int, json_path: Optional[str] = None,
-           echo: Callable[[str], None] = print, note: Callable[[str], None] = print) -> None:
+           echo: Callable[[str], None] = print, note: Callable[[str], None] = print,
+           baseline: Optional[str] = None) -> None:
     """The tables (and, with `json_path`, the raw rows with the machine) for `rows`."""
     echo(header(voice_dir))
-    echo(table(rows))
+    echo(table(rows, baseline))
     echo("")
     echo(batch_table(rows))
     if json_path:

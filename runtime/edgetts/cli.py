@@ -424,7 +424,9 @@ def warmup(voice, provider, variant) -> None:
 @click.option("--repeats", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Timed passes per sentence after one warm-up.")
 @click.option("--json", "json_path", default=None, help="Also write the results as JSON to this file.")
-def bench(voice, configs, repeats, json_path) -> None:
+@click.option("--baseline", default=None,
+              help="Configuration the ratio columns compare with (default: the first row).")
+def bench(voice, configs, repeats, json_path, baseline) -> None:
     """Speed and memory of every configuration that runs here, side by side (see docs in bench.py)."""
     from . import bench as b
     from .bundle import locate
@@ -438,9 +440,12 @@ def bench(voice, configs, repeats, json_path) -> None:
         voice_dir = locate(voice)
     except EdgeTTSError as exc:
         raise click.ClickException(str(exc))
+    if baseline is not None and baseline not in names:
+        raise click.BadParameter("%r is not among the configurations run (%s)" % (baseline, ", ".join(names)),
+                                 param_hint="--baseline")
     rows = b.run_all(names, voice_dir, repeats, echo=lambda m: click.echo(m, err=True))
     b.report(rows, voice_dir, repeats, json_path, echo=click.echo,
-             note=lambda m: click.echo(m, err=True))
+             note=lambda m: click.echo(m, err=True), baseline=baseline)
 
 
 @main.command(context_settings=CONTEXT)
