@@ -41,15 +41,16 @@ class Recorder:
 
         def event(ev):
             time.sleep(self.delay)
-            if isinstance(ev, Frames):
+            out = []
+            if getattr(ev, "frames", None) is not None:  # Frames, or a ClauseEnd carrying the last ones
                 if k == self.fail_clause:
                     raise ValueError("vocoder broke in clause %d" % k)
-                return [(k, float(v)) for v in ev.frames[:, 0]]
+                out = [(k, float(v)) for v in ev.frames[:, 0]]
             if isinstance(ev, ClauseEnd):
                 with self.lock:
                     self.live -= 1
-                return [(k, "end")]
-            return []
+                out.append((k, "end"))
+            return out
 
         return event
 
@@ -109,3 +110,51 @@ def test_closing_early_stops_every_thread():
 def test_width_must_be_positive():
     with pytest.raises(ValueError, match="width must be at least 1"):
         ParallelClauses(_events(1), Recorder(), width=0)
+
+
+def _interleaved(pairs, frames=4):
+    """Clauses decoded two at a time, as Voice.decode(group=2) interleaves them."""
+    k = 0
+    for _ in range(pairs):
+        yield ClauseStart(k, None, np.zeros(frames, np.int64))
+        yield ClauseStart(k + 1, None, np.zeros(frames, np.int64))
+        for f in range(frames):
+            yield Frames(k, np.full((1, 2), 10 * k + f, np.float32))
+            yield Frames(k + 1, np.full((1, 2), 10 * (k + 1) + f, np.float32))
+        yield ClauseEnd(k, False)
+        yield ClauseEnd(k + 1, k + 2 == 2 * pairs)
+        k += 2
+
+
+@pytest.mark.parametrize("width", [2, 4])
+def test_interleaved_clauses_are_routed_by_their_index(width):
+    got = list(ParallelClauses(_interleaved(3), Recorder(delay=0.001), width=width))
+    want = []
+    for k in range(6):
+        want += [(k, float(10 * k + f)) for f in range(4)] + [(k, "end")]
+    assert got == want
+
+
+def test_frames_waiting_with_the_end_reach_the_clause_as_one_event():
+    """A clause thread that finds its last frames and its end queued together gets one
+    ClauseEnd carrying the frames (one vocoder call instead of a push and a flush)."""
+    seen = []
+
+    def make(start):
+        def event(ev):
+            seen.append(ev)
+            return [len(ev.frames) if getattr(ev, "frames", None) is not None else 0]
+        return event
+
+    def events():
+        yield ClauseStart(0, None, np.zeros(6, np.int64))
+        for _f in range(6):
+            yield Frames(0, np.zeros((1, 2), np.float32))
+        yield ClauseEnd(0, True)
+
+    pc = ParallelClauses(events(), make, width=1)
+    time.sleep(0.1)  # let the decoder thread queue every event before the clause thread reads
+    out = list(pc)
+    assert sum(out) == 6
+    ends = [e for e in seen if isinstance(e, ClauseEnd)]
+    assert len(ends) == 1 and ends[0].last

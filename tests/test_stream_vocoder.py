@@ -159,3 +159,53 @@ def test_corrupt_stream_graph_is_named(voice, tmp_path):
         fh.write(b"\x00" * 16)
     with pytest.raises(BundleError, match=f.replace(".", r"\.")):
         Voice.load(bad, provider="cpu")
+
+
+def test_finish_takes_the_last_frames_with_it(voice, windowed, real_mel):
+    """finish(frames) equals push(frames) then finish(), in one call fewer."""
+    stream = voice.vocoder.stream(voice.config.context_frames, 24, 8, 256)
+    a = stream.push(real_mel[:100])
+    b = stream.finish(real_mel[100:])
+    got = np.concatenate([a, b])
+    assert got.shape == (len(real_mel) * 300,) and np.abs(got - windowed(real_mel)).max() < TOL
+    with pytest.raises(RuntimeError, match="finish\\(\\) twice"):
+        stream.finish()
+
+
+def _decoded(voice, text, group):
+    import collections
+
+    from edgetts.events import ClauseEnd, Frames
+
+    frames, ends, order = collections.defaultdict(list), [], []
+    for e in voice.decode(voice.prepare(text), SynthesisOptions(), group):
+        order.append((type(e).__name__, e.clause))
+        if isinstance(e, Frames):
+            frames[e.clause].append(e.frames)
+        elif isinstance(e, ClauseEnd):
+            ends.append((e.clause, e.last))
+    return {k: np.concatenate(v) for k, v in frames.items()}, ends, order
+
+
+@pytest.mark.parametrize("group", [2, 3])
+def test_clauses_decoded_together_equal_clauses_decoded_alone(voice, group):
+    """The FP32 decoder reads a batch's weights once; each clause's frames are bit-identical to
+    decoding it alone (no quantization couples the rows), and each clause's events keep their
+    order: its start, its frames, its end (last only for the request's last clause)."""
+    text = "你好，世界。今天天气很好，我们一起去公园散步吧，好不好？欢迎使用。"
+    alone, ends_alone, _ = _decoded(voice, text, 1)
+    together, ends, order = _decoded(voice, text, group)
+    assert sorted(ends) == ends_alone and sum(last for _, last in ends) == 1
+    assert sorted(together) == sorted(alone)
+    for k in alone:
+        assert np.array_equal(together[k], alone[k])
+        mine = [kind for kind, c in order if c == k]
+        assert mine[0] == "ClauseStart" and mine[-1] == "ClauseEnd" and set(mine[1:-1]) == {"Frames"}
+    # some clauses really were decoded together (their events interleave)
+    assert any(a[1] != b[1] and a[0] == b[0] == "Frames" for a, b in zip(order, order[1:]))
+
+
+def test_int8_decodes_one_clause_at_a_time(voice):
+    """Dynamic INT8 quantizes a whole batch with one scale: batching would couple clauses."""
+    int8 = Voice.load(voice.bundle, provider="cpu", variant="int8")
+    assert int8.decode_group == 1 and voice.decode_group > 1

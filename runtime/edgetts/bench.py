@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -232,9 +232,11 @@ def _batched_steps(voice, steps: List[float]) -> Dict[str, float]:
 
 
 def run_all(names: List[str], voice_dir: Optional[str], repeats: int, echo=print,
-            extra: Iterable[Config] = ()) -> List[dict]:
+            extra: Iterable[Config] = (), against: Optional[Tuple[str, str]] = None) -> List[dict]:
     """Run each configuration in its own subprocess, one after another. ``extra``: configs
-    measured by other workers (the PyTorch reference in ``benchmarks/``)."""
+    measured by other workers (the PyTorch reference in ``benchmarks/``). ``against``: (the
+    ``runtime`` folder of another edgetts checkout, a voice bundle it exported): each ONNX
+    configuration also runs on that build, just before this one, as the row "old: NAME"."""
     known = dict(BY_NAME, **{c.name: c for c in extra})
     rows = []
     for name in names:
@@ -244,19 +246,28 @@ def run_all(names: List[str], voice_dir: Optional[str], repeats: int, echo=print
             rows.append({"config": name, "skipped": why})
             echo("%-22s skipped: %s" % (name, why))
             continue
-        echo("%-22s running..." % name)
-        cmd = [sys.executable, "-m", cfg.worker, name, "--repeats", str(repeats)]
-        if voice_dir:
-            cmd += ["--voice", voice_dir]
-        env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        if p.returncode != 0:
-            tail = p.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["exit %d" % p.returncode]
-            rows.append({"config": name, "failed": tail[0]})
-            echo("%-22s FAILED: %s" % (name, tail[0]))
-            continue
-        rows.append(json.loads(p.stdout.decode("utf-8").strip().splitlines()[-1]))
+        if against is not None and cfg.kind == "onnx":
+            rows.append(_run_worker(cfg, against[1], repeats, echo, "old: " + name,
+                                    {"PYTHONPATH": os.path.abspath(against[0])}))
+        rows.append(_run_worker(cfg, voice_dir, repeats, echo, name, {}))
     return rows
+
+
+def _run_worker(cfg: Config, voice_dir: Optional[str], repeats: int, echo, label: str,
+                env_extra: Dict[str, str]) -> dict:
+    echo("%-22s running..." % label)
+    cmd = [sys.executable, "-m", cfg.worker, cfg.name, "--repeats", str(repeats)]
+    if voice_dir:
+        cmd += ["--voice", voice_dir]
+    env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads), **env_extra)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if p.returncode != 0:
+        tail = p.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["exit %d" % p.returncode]
+        echo("%-22s FAILED: %s" % (label, tail[0]))
+        return {"config": label, "failed": tail[0]}
+    row = json.loads(p.stdout.decode("utf-8").strip().splitlines()[-1])
+    row["config"] = label
+    return row
 
 
 def machine() -> dict:

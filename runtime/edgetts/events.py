@@ -2,7 +2,7 @@
 
     ClauseStart(clause, utterance, symbols)   the clause's utterance and the symbol of every frame
     Frames(clause, frames)                    mel frames ``[n, mel_bins]`` as the decoder makes them
-    ClauseEnd(clause, last)                   no more frames; ``last``: the request's last clause
+    ClauseEnd(clause, last[, frames])         no more frames (but these); ``last``: the request's last clause
 
 ``Voice.synthesize`` produces them in its decoder thread and the service's batched scheduler in
 its decoding waves; ``voice.ClauseAudio`` turns them into ``AudioChunk``s in both.
@@ -10,7 +10,7 @@ its decoding waves; ``voice.ClauseAudio`` turns them into ``AudioChunk``s in bot
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -31,6 +31,9 @@ class Frames(NamedTuple):
 class ClauseEnd(NamedTuple):
     clause: int
     last: bool
+    # the clause's last frames, when they reach the vocoder together with its end (one call
+    # instead of a push and a flush)
+    frames: Optional[np.ndarray] = None
 
 
 Event = Union[ClauseStart, Frames, ClauseEnd]

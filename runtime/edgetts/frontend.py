@@ -25,6 +25,8 @@ nothing sayable left raises ``EmptyTextError``: the front-end never returns sile
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import re
 import unicodedata
@@ -107,6 +109,9 @@ class Utterance:
     unit_ends: Dict[int, int] = field(default_factory=dict)
     symbol_rate: Optional[List[float]] = None
     symbol_volume: Optional[List[float]] = None
+    # False while more clauses of the same, already normalized, sentence follow: the decoder may
+    # take them together without running the front-end on the next sentence
+    ends_sentence: bool = True
 
     def char_end(self, i: int) -> int:
         """End (exclusive) in ``spoken`` of the unit that starts at index ``i``."""
@@ -258,7 +263,8 @@ class Frontend:
             a, b = clause.start, clause.start + len(clause.text)
             after = pause if (pause is not None and n == len(clauses) - 1) else clause.pause_after
             local = {k - a: (e - a, syl) for k, (e, syl) in fixed.items() if a <= k < b}
-            yield self._utterance(clause.text, after, local, rate[a:b], volume[a:b], hints)
+            utt = self._utterance(clause.text, after, local, rate[a:b], volume[a:b], hints)
+            yield utt if n == len(clauses) - 1 else dataclasses.replace(utt, ends_sentence=False)
 
     def _check_strict(self, text: str) -> None:
         bad = []

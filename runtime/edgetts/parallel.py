@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Union
 
 from .events import ClauseEnd, ClauseStart, Event, Frames, merge
 
@@ -40,10 +40,12 @@ ClauseVocoder = Callable[[Event], List[Any]]
 class _Clause:
     """One clause's events in, its chunks out, vocoded in a thread of its own."""
 
-    def __init__(self, start: ClauseStart, vocoder: ClauseVocoder, limit: int, stop: threading.Event):
+    def __init__(self, start: ClauseStart, vocoder: ClauseVocoder, limit: int, stop: threading.Event,
+                 first_audio: threading.Event):
         self.events: "queue.Queue[Union[Event, _Failed]]" = queue.Queue(maxsize=max(2, limit))
         self.chunks: "queue.Queue[Any]" = queue.Queue()  # bounded by one clause's audio
         self._stop = stop
+        self._first_audio = first_audio
         self._vocoder = vocoder
         self._thread = threading.Thread(target=self._run, args=(start,), name="edgetts-clause-%d"
                                         % start.clause, daemon=True)
@@ -69,12 +71,15 @@ class _Clause:
                 item = self.events.get(timeout=0.05)
             except queue.Empty:
                 continue
-            # frames already waiting are pushed as one (fewer, longer vocoder calls)
+            # frames already waiting are pushed as one (fewer, longer vocoder calls), and with the
+            # clause's end if that is waiting too (no separate flush call)
             while isinstance(item, Frames):
                 try:
                     nxt = self.events.get_nowait()
                 except queue.Empty:
                     break
+                if isinstance(nxt, ClauseEnd) and nxt.frames is None:
+                    return nxt._replace(frames=item.frames)
                 if not isinstance(nxt, Frames):
                     self._held = nxt
                     break
@@ -88,6 +93,11 @@ class _Clause:
         try:
             for chunk in self._vocoder(start):
                 self.chunks.put(chunk)
+            # Later clauses wait until the request's first chunk is out: the cores are the first
+            # chunk's until then (its latency is what a listener waits for).
+            while start.clause > 0 and not self._first_audio.wait(0.05):
+                if self._stop.is_set():
+                    return
             while True:
                 item = self._next()
                 if item is None:          # closed
@@ -97,7 +107,9 @@ class _Clause:
                     return
                 for chunk in self._vocoder(item):
                     self.chunks.put(chunk)
+                    self._first_audio.set()
                 if isinstance(item, ClauseEnd):
+                    self._first_audio.set()
                     self.chunks.put(_Done())
                     return
         except BaseException as exc:  # handed to the caller, raised there
@@ -138,27 +150,33 @@ class ParallelClauses:
         self._slots = threading.Semaphore(width)  # released as the caller finishes a clause
         self._clauses: "queue.Queue[Union[_Clause, _Done, _Failed]]" = queue.Queue()
         self._stop = threading.Event()
+        self._first_audio = threading.Event()  # set once the first clause has returned a chunk
         self._started: List[_Clause] = []
         self._thread = threading.Thread(target=self._decode, name="edgetts-decoder", daemon=True)
         self._thread.start()
 
     def _decode(self) -> None:
-        current: Optional[_Clause] = None
+        open_: Dict[int, _Clause] = {}  # clauses started and not yet ended (a batch interleaves)
         try:
             for event in self._events:
                 if isinstance(event, ClauseStart):
                     while not self._slots.acquire(timeout=0.05):
                         if self._stop.is_set():
                             return
-                    current = _Clause(event, self._make(event), self._limit, self._stop)
-                    self._started.append(current)
-                    self._clauses.put(current)
-                elif current is None or not current.put(event):
+                    clause = open_[event.clause] = _Clause(event, self._make(event), self._limit, self._stop,
+                                                             self._first_audio)
+                    self._started.append(clause)
+                    self._clauses.put(clause)
+                    continue
+                target = open_.get(event.clause)
+                if target is None or not target.put(event):
                     return
+                if isinstance(event, ClauseEnd):
+                    del open_[event.clause]
             self._clauses.put(_Done())
-        except BaseException as exc:  # handed to the caller through the clause it was making
-            if current is not None:
-                current.put(_Failed(exc))
+        except BaseException as exc:  # handed to the caller through the clauses being made
+            for clause in open_.values():
+                clause.put(_Failed(exc))
             self._clauses.put(_Failed(exc))
         finally:
             close = getattr(self._events, "close", None)

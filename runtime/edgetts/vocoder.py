@@ -124,8 +124,12 @@ class StreamingVocoder:
             self._wait = min(self.max_chunk, max(self.chunk, int(size * self.grow)))
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
-    def finish(self) -> np.ndarray:
-        """Audio of every frame not yet returned, vocoded with the utterance end as right edge."""
+    def finish(self, frames: Optional[np.ndarray] = None) -> np.ndarray:
+        """Audio of every frame not yet returned (and of `frames`, the utterance's last ones),
+        vocoded with the utterance end as right edge."""
+        if frames is not None and len(frames):
+            frames = np.asarray(frames, np.float32)
+            self._frames = frames if self._frames.size == 0 else np.concatenate([self._frames, frames])
         self._finished = True
         out = []
         while self._emitted < self._total():
@@ -306,8 +310,14 @@ class StatefulStream:
             self._wait = min(self.max_chunk, max(self.chunk, int(kept * self.grow)))
         return self._release()
 
-    def finish(self) -> np.ndarray:
-        """The rest of the utterance's audio, its right edge the utterance end."""
+    def finish(self, frames: Optional[np.ndarray] = None) -> np.ndarray:
+        """The rest of the utterance's audio (with `frames`, its last frames), its right edge the
+        utterance end."""
+        if self._finished:
+            raise RuntimeError("finish() twice")
+        if frames is not None and len(frames):
+            self._pending.append(np.asarray(frames, np.float32))
+            self._npending += len(frames)
         self._finished = True
         before = self._emitted
         while self._npending > self.max_chunk and self._state is not None:
