@@ -227,11 +227,31 @@ def _copy(bundle, tmp_path):
 
 def test_corrupt_graph_is_named(bundle, tmp_path):
     b = _copy(bundle, tmp_path)
-    with open(os.path.join(b, "vocoder.fp32.onnx"), "r+b") as f:
+    with open(os.path.join(b, "text_encoder.fp32.onnx"), "r+b") as f:
         f.seek(1000)
         f.write(b"\x00\x01\x02\x03")
-    with pytest.raises(BundleError, match="vocoder.fp32.onnx does not match its sha256"):
+    with pytest.raises(BundleError, match="text_encoder.fp32.onnx does not match its sha256"):
         Voice.load(b, provider="cpu")
+    # no silent fallback to another variant: the corrupt file is the error
+    with pytest.raises(BundleError, match="text_encoder.fp32.onnx"):
+        Voice.load(b, provider="cpu", variant="fp32")
+
+
+def test_graphs_are_hashed_when_opened(bundle, tmp_path):
+    """Voice.load hashes the graphs it opens (hashing a whole bundle costs more than opening a
+    variant): a corrupt graph of another variant is named when that variant is opened, and by
+    a full manifest check (edgetts doctor)."""
+    from edgetts import manifest
+
+    b = _copy(bundle, tmp_path)
+    with open(os.path.join(b, "decoder_step.int8.onnx"), "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    assert Voice.load(b, provider="cpu", variant="fp32").variant == "fp32"
+    with pytest.raises(BundleError, match="decoder_step.int8.onnx does not match its sha256"):
+        Voice.load(b, provider="cpu", variant="int8")
+    with pytest.raises(BundleError, match="decoder_step.int8.onnx does not match its sha256"):
+        manifest.load(b)
 
 
 def test_missing_graph_is_named(bundle, tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Dict, List
+from typing import Dict, Iterable, List
 
 from .compat import MEANT_FOR, min_onnxruntime
 from .config import CacheLayout, GraphInfo, VoiceConfig
@@ -130,9 +130,11 @@ def write(bundle: str, config: VoiceConfig) -> str:
     return path
 
 
-def load(bundle: str, check_files: bool = True) -> VoiceConfig:
+def load(bundle: str, check_files: bool = True, checksums: bool = True) -> VoiceConfig:
     """Read and verify ``bundle/voice.json``; with `check_files`, every graph must exist and
-    match its checksum. Every problem found is reported together."""
+    (with `checksums`) match its checksum. Every problem found is reported together. A
+    runtime that opens a few of the graphs checks existence here and the checksums of what it
+    opens with ``verify`` (hashing a whole bundle costs more than opening a variant)."""
     path = os.path.join(bundle, "voice.json")
     try:
         with open(path, encoding="utf-8") as f:
@@ -147,13 +149,27 @@ def load(bundle: str, check_files: bool = True) -> VoiceConfig:
     problems = []
     for variant, roles in (config.graphs.items() if check_files else ()):
         for role, info in roles.items():
-            fp = os.path.join(bundle, info.file)
-            if not os.path.isfile(fp):
+            if not os.path.isfile(os.path.join(bundle, info.file)):
                 problems.append("%s (%s %s) is missing" % (info.file, variant, role))
-            elif sha256(fp) != info.sha256:
-                problems.append("%s does not match its sha256 in voice.json (corrupt or replaced)"
-                                % info.file)
+    _raise(bundle, problems)
+    if check_files and checksums:
+        verify(bundle, [g for roles in config.graphs.values() for g in roles.values()])
+    return config
+
+
+def verify(bundle: str, graphs: Iterable[GraphInfo]) -> None:
+    """Every graph's file matches its sha256 (files hashed in parallel: hashlib releases the
+    GIL); raises BundleError naming each one that does not."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    infos = list({g.file: g for g in graphs}.values())
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(infos)))) as pool:
+        sums = list(pool.map(lambda g: sha256(os.path.join(bundle, g.file)), infos))
+    _raise(bundle, ["%s does not match its sha256 in voice.json (corrupt or replaced)" % g.file
+                    for g, got in zip(infos, sums) if got != g.sha256])
+
+
+def _raise(bundle: str, problems: List[str]) -> None:
     if problems:
         raise BundleError("voice bundle %r is not usable:\n  - %s\nRe-export it with `make export`."
                           % (bundle, "\n  - ".join(problems)))
-    return config
