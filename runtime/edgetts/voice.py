@@ -201,8 +201,7 @@ class Voice:
                 raise ValueError("no utterances to synthesize")
         if pipeline and self.parallel_clauses > 1:
             events: Iterable[Event] = self.decode(utts, o, self.decode_group)
-            return iter(ParallelClauses(events, self._clause_vocoders(o), self.parallel_clauses,
-                                        self.lookahead_frames // self.config.reduction_factor))
+            return iter(ParallelClauses(events, self._clause_vocoders(o), self.parallel_clauses))
         events = self.decode(utts, o)
         if pipeline:
             events = _ahead(events, self.lookahead_frames // self.config.reduction_factor)
