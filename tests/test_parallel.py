@@ -55,6 +55,14 @@ class Recorder:
         return event
 
 
+def _expected(clauses, frames):
+    """What the Recorder returns for every clause, in order."""
+    out = []
+    for k in range(clauses):
+        out += [(k, float(10 * k + f)) for f in range(frames)] + [(k, "end")]
+    return out
+
+
 def _clause_threads():
     return [t for t in threading.enumerate() if t.name.startswith("edgetts-clause")]
 
@@ -62,10 +70,7 @@ def _clause_threads():
 @pytest.mark.parametrize("width", [1, 2, 3])
 def test_chunks_come_out_in_clause_order(width):
     got = list(ParallelClauses(_events(6), Recorder(delay=0.001), width=width))
-    want = []
-    for k in range(6):
-        want += [(k, float(10 * k + f)) for f in range(5)] + [(k, "end")]
-    assert got == want
+    assert got == _expected(6, 5)
 
 
 def test_clauses_are_vocoded_at_once_and_at_most_width_in_hand():
@@ -129,10 +134,7 @@ def _interleaved(pairs, frames=4):
 @pytest.mark.parametrize("width", [2, 4])
 def test_interleaved_clauses_are_routed_by_their_index(width):
     got = list(ParallelClauses(_interleaved(3), Recorder(delay=0.001), width=width))
-    want = []
-    for k in range(6):
-        want += [(k, float(10 * k + f)) for f in range(4)] + [(k, "end")]
-    assert got == want
+    assert got == _expected(6, 4)
 
 
 def test_frames_waiting_with_the_end_reach_the_clause_as_one_event():

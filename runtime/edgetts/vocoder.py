@@ -60,6 +60,47 @@ class OnnxVocoder:
         return StreamingVocoder(self, context, self.hop, chunk, first_chunk, max_chunk)
 
 
+def _pushed(frames: np.ndarray, finished: bool) -> np.ndarray:
+    """A stream's ``push`` argument as float32 ``[n, mel_bins]``, or the error that says why not."""
+    if finished:
+        raise RuntimeError("push() after finish()")
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim != 2:
+        raise ValueError("frames must be [n, mel_bins], got shape %s" % (frames.shape,))
+    return frames
+
+
+class CallSizes:
+    """How large a stream's vocoder calls are (both streams size them alike): the first call
+    returns ``first_chunk`` frames once they have ``context`` frames of right context; each
+    later one waits for ``wait`` frames, which grows ``grow``-fold with each call, from
+    ``chunk`` up to ``max_chunk``."""
+
+    def __init__(self, context: int, chunk: int, first_chunk: int, max_chunk: int, grow: float):
+        if context < 0 or chunk < 1 or first_chunk < 1 or max_chunk < chunk or grow < 1:
+            raise ValueError("context must be >= 0, chunk sizes >= 1, max_chunk >= chunk and grow >= 1")
+        self.context = context
+        self.chunk = chunk
+        self.first_chunk = first_chunk
+        self.max_chunk = max_chunk
+        self.grow = grow
+        self.wait = chunk  # frames the next call waits for (after the first)
+
+    @property
+    def small_first(self) -> bool:
+        """The first call is cut short only when a short first chunk was asked for."""
+        return self.first_chunk < self.chunk
+
+    def called(self, kept: int) -> None:
+        """A call returned `kept` frames: the next one waits for `grow` times as many."""
+        self.wait = min(self.max_chunk, max(self.chunk, int(kept * self.grow)))
+
+    def finished(self, kept: int) -> None:
+        """The last call returned `kept` frames: a short tail does not shrink the wait (the
+        call before it is still playing), a long one grows it."""
+        self.wait = max(self.wait, min(self.max_chunk, int(kept * self.grow)))
+
+
 class StreamingVocoder:
     """Feed frames as the decoder makes them; get back audio as soon as it is final.
 
@@ -85,16 +126,10 @@ class StreamingVocoder:
                  chunk: int = 40, first_chunk: int = 10, max_chunk: Optional[int] = None,
                  grow: float = 2.0):
         max_chunk = max(chunk, self.MAX_CHUNK) if max_chunk is None else max_chunk
-        if context < 0 or chunk < 1 or first_chunk < 1 or max_chunk < chunk or grow < 1:
-            raise ValueError("context must be >= 0, chunk sizes >= 1, max_chunk >= chunk and grow >= 1")
-        self.grow = grow
-        self._wait = chunk    # frames the next window waits for (after the first)
+        self.sizes = CallSizes(context, chunk, first_chunk, max_chunk, grow)
         self.vocode = vocode
         self.context = context
         self.hop = hop
-        self.chunk = chunk
-        self.first_chunk = first_chunk
-        self.max_chunk = max_chunk
         self._frames = np.zeros((0, 0), np.float32)
         self._offset = 0      # utterance index of self._frames[0]
         self._emitted = 0     # frames whose audio has been returned
@@ -108,20 +143,17 @@ class StreamingVocoder:
         return self._offset + len(self._frames)
 
     def push(self, frames: np.ndarray) -> np.ndarray:
-        if self._finished:
-            raise RuntimeError("push() after finish()")
-        frames = np.asarray(frames, np.float32)
-        if frames.ndim != 2:
-            raise ValueError("frames must be [n, mel_bins], got shape %s" % (frames.shape,))
+        frames = _pushed(frames, self._finished)
         self._frames = frames if self._frames.size == 0 else np.concatenate([self._frames, frames])
         out = []
         while True:
             ready = self._total() - self.context - self._emitted  # frames with full right context
-            if ready < (self.first_chunk if self._emitted == 0 else self._wait):
+            z = self.sizes
+            if ready < (z.first_chunk if self._emitted == 0 else z.wait):
                 break
-            size = self.first_chunk if self._small_first() else min(ready, self.max_chunk)
+            size = z.first_chunk if self._small_first() else min(ready, z.max_chunk)
             out.append(self._window(self._emitted, self._emitted + size, at_end=False))
-            self._wait = min(self.max_chunk, max(self.chunk, int(size * self.grow)))
+            z.called(size)
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def finish(self, frames: Optional[np.ndarray] = None) -> np.ndarray:
@@ -133,11 +165,10 @@ class StreamingVocoder:
         self._finished = True
         out = []
         while self._emitted < self._total():
-            size = self.first_chunk if self._small_first() else self.max_chunk
+            size = self.sizes.first_chunk if self._small_first() else self.sizes.max_chunk
             start = self._emitted
             out.append(self._window(start, min(start + size, self._total()), True))
-            # a short tail does not shrink the wait: the full window before it is still playing
-            self._wait = max(self._wait, min(self.max_chunk, int((self._emitted - start) * self.grow)))
+            self.sizes.finished(self._emitted - start)
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     @property
@@ -145,11 +176,10 @@ class StreamingVocoder:
         """Frames the window after the last one waits for: where the next clause of the same
         request starts, so windows keep growing across clauses (the audio already made covers
         the wait, by the same argument as within a clause)."""
-        return self._wait
+        return self.sizes.wait
 
     def _small_first(self) -> bool:
-        """The first window is cut short only when a short first chunk was asked for."""
-        return self._emitted == 0 and self.first_chunk < self.chunk
+        return self._emitted == 0 and self.sizes.small_first
 
     def _window(self, a: int, b: int, at_end: bool) -> np.ndarray:
         lo = max(self._offset, a - self.context)
@@ -233,16 +263,9 @@ class StatefulStream:
 
     def __init__(self, vocoder: StatefulVocoder, context: int, chunk: int = 40, first_chunk: int = 10,
                  max_chunk: int = StreamingVocoder.MAX_CHUNK, grow: float = 2.0):
-        if context < 0 or chunk < 1 or first_chunk < 1 or max_chunk < chunk or grow < 1:
-            raise ValueError("context must be >= 0, chunk sizes >= 1, max_chunk >= chunk and grow >= 1")
+        self.sizes = CallSizes(context, chunk, first_chunk, max_chunk, grow)
         self.vocoder = vocoder
         self.hop = vocoder.hop
-        self.context = context
-        self.chunk = chunk
-        self.first_chunk = first_chunk
-        self.max_chunk = max_chunk
-        self.grow = grow
-        self._wait = chunk
         self._pending: List[np.ndarray] = []  # frames not yet fed to the graph
         self._npending = 0
         self._state: Optional[List[np.ndarray]] = None  # None: no call yet
@@ -258,7 +281,7 @@ class StatefulStream:
     @property
     def next_wait(self) -> int:
         """As ``StreamingVocoder.next_wait``: where the next clause's first call waits."""
-        return self._wait
+        return self.sizes.wait
 
     def _take(self, n: int) -> np.ndarray:
         frames = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
@@ -285,29 +308,25 @@ class StatefulStream:
         return out
 
     def push(self, frames: np.ndarray) -> np.ndarray:
-        if self._finished:
-            raise RuntimeError("push() after finish()")
-        frames = np.asarray(frames, np.float32)
-        if frames.ndim != 2:
-            raise ValueError("frames must be [n, mel_bins], got shape %s" % (frames.shape,))
+        frames = _pushed(frames, self._finished)
         if len(frames):
             self._pending.append(frames)
             self._npending += len(frames)
+        z = self.sizes
         while True:
             if self._state is None:
-                small = self.first_chunk < self.chunk
-                need = max(self.vocoder.first_frames, self.first_chunk + self.context)
+                need = max(self.vocoder.first_frames, z.first_chunk + z.context)
                 if self._npending < need:
                     break
-                size = need if small else min(self._npending, self.max_chunk + self.context)
+                size = need if z.small_first else min(self._npending, z.max_chunk + z.context)
                 self._call(size, False)
-                kept = size - self.context
+                kept = size - z.context
             else:
-                if self._npending < self._wait:
+                if self._npending < z.wait:
                     break
-                kept = size = min(self._npending, self.max_chunk)
+                kept = size = min(self._npending, z.max_chunk)
                 self._call(size, False)
-            self._wait = min(self.max_chunk, max(self.chunk, int(kept * self.grow)))
+            z.called(kept)
         return self._release()
 
     def finish(self, frames: Optional[np.ndarray] = None) -> np.ndarray:
@@ -320,12 +339,11 @@ class StatefulStream:
             self._npending += len(frames)
         self._finished = True
         before = self._emitted
-        while self._npending > self.max_chunk and self._state is not None:
-            self._call(self.max_chunk, False)
+        while self._npending > self.sizes.max_chunk and self._state is not None:
+            self._call(self.sizes.max_chunk, False)
         self._call(self._npending, True)
         out = self._release()
-        # a short tail does not shrink the wait: the window before it is still playing
-        self._wait = max(self._wait, min(self.max_chunk, int((self._emitted - before) * self.grow)))
+        self.sizes.finished(self._emitted - before)
         return out
 
 
