@@ -147,11 +147,16 @@ def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
         # the pre-pipeline layout: every session multi-threaded
         voice.reopen(lambda role, so: setattr(so, "intra_op_num_threads", cfg.threads))
     if cfg.vocoder == "windowed" and not isinstance(voice.vocoder, OnnxVocoder):
-        # the whole-utterance graph streamed in overlapping windows, on the same session options
+        # the whole-utterance graph streamed in overlapping windows, with the stream's threads
+        # (fresh options: ONNX Runtime 1.11 cannot open a session with another one's)
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = voice.vocoder.session.get_session_options().intra_op_num_threads
+        so.log_severity_level = 3
         info = voice.config.graphs[voice.variant]["vocoder"]
         voice.vocoder = OnnxVocoder(os.path.join(voice.bundle, info.file),
-                                    providers=voice.vocoder.session.get_providers(),
-                                    session_options=voice.vocoder.session.get_session_options(),
+                                    providers=voice.vocoder.session.get_providers(), session_options=so,
                                     hop=voice.config.hop, min_frames=voice.config.min_frames)
     if cfg.parallel:
         voice.parallel_clauses = cfg.parallel
