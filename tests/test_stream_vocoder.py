@@ -205,7 +205,11 @@ def test_clauses_decoded_together_equal_clauses_decoded_alone(voice, group):
     assert any(a[1] != b[1] and a[0] == b[0] == "Frames" for a, b in zip(order, order[1:]))
 
 
-def test_int8_decodes_one_clause_at_a_time(voice):
-    """Dynamic INT8 quantizes a whole batch with one scale: batching would couple clauses."""
+def test_int8_and_gpu_variants_decode_one_clause_at_a_time(voice):
+    """Dynamic INT8 quantizes a whole batch with one scale (batching would couple clauses); on a
+    GPU a batch of two is a shape TensorRT would build an engine for mid-request. The FP32 CPU
+    voice batches."""
     int8 = Voice.load(voice.bundle, provider="cpu", variant="int8")
     assert int8.decode_group == 1 and voice.decode_group > 1
+    gpu = Voice(voice.bundle, voice.config, voice.sessions, "fp32", ["CUDAExecutionProvider"])
+    assert gpu.decode_group == 1

@@ -81,8 +81,11 @@ class Voice:
                                     config.mel_bins, config.reduction_factor, device_of(providers))
         self.vocoder = _vocoder(sessions, config)
         # Dynamic INT8 quantizes each call's activations with one scale for the whole batch, so
-        # a clause's frames would depend on the clause batched with it: INT8 decodes alone.
-        self.decode_group = 1 if info.precision == "int8" else Voice.decode_group
+        # a clause's frames would depend on the clause batched with it: INT8 decodes alone. So
+        # do GPUs: a batch of two is a new input shape, for which TensorRT would build an engine
+        # inside a request (warmup() covers the shapes of one clause at a time).
+        self.decode_group = (1 if info.precision == "int8" or device_of(providers) != "cpu"
+                             else Voice.decode_group)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -212,7 +215,7 @@ class Voice:
     # decoder thread leaves most of a core idle, which the next clause's vocoding fills.
     parallel_clauses = 4 if (os.cpu_count() or 1) >= 2 else 1
     # Clauses of a sentence decoded together as one batch where clauses are vocoded at once
-    # (FP32/FP16 decoders: a clause's frames are bit-identical batched or alone).
+    # (the FP32 CPU decoder: a clause's frames are bit-identical batched or alone).
     decode_group = 2
 
     def _clause_vocoders(self, o: SynthesisOptions) -> Callable[[ClauseStart], Callable]:
