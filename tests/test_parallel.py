@@ -160,3 +160,13 @@ def test_frames_waiting_with_the_end_reach_the_clause_as_one_event():
     assert sum(out) == 6
     ends = [e for e in seen if isinstance(e, ClauseEnd)]
     assert len(ends) == 1 and ends[0].last
+
+
+def test_an_event_of_a_clause_not_started_is_an_error():
+    def events():
+        yield ClauseStart(0, None, np.zeros(1, np.int64))
+        yield ClauseEnd(0, False)
+        yield Frames(0, np.zeros((1, 2), np.float32))  # after its end
+
+    with pytest.raises(RuntimeError, match="Frames of clause 0, which has not started or has ended"):
+        list(ParallelClauses(events(), Recorder(), width=2))

@@ -5,8 +5,9 @@ convolutions are too short for ONNX Runtime's thread pool to split well beside a
 thread). The clauses of a text are vocoded independently (each has its own stream, and its place
 in the audio is known from its durations before any of it is vocoded), so while the caller
 streams clause k, the next ones are vocoded in threads of their own and wait, whole or in part,
-until clause k is done. The first clause streams exactly as before (its first chunk is not
-delayed); the cores an application would leave idle vocode what comes after it.
+until clause k is done. The first clause streams as before, and the later ones start only once
+its first chunk is out, so the first audio is not delayed by them; the cores an application
+would leave idle vocode what comes after it.
 
     decoder thread ──events──► clause thread k   ──chunks──┐
                        └─────► clause thread k+1 ──chunks──┴──► caller, clause by clause
@@ -183,9 +184,12 @@ class ParallelClauses:
                     self._started.append(clause)
                     self._clauses.put(clause)
                     continue
-                target = open_.get(event.clause)
-                if target is None or self._stop.is_set():
+                if self._stop.is_set():
                     return
+                target = open_.get(event.clause)
+                if target is None:
+                    raise RuntimeError("%s of clause %d, which has not started or has ended"
+                                       % (type(event).__name__, event.clause))
                 target.put(event)
                 if isinstance(event, ClauseEnd):
                     del open_[event.clause]
