@@ -33,8 +33,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-import threading
-
 from . import normalize as tn
 from . import script, ssml
 from .script import is_han
@@ -132,25 +130,16 @@ def _describe(c: str) -> str:
     return unicodedata.name(c, "U+%04X" % ord(c))
 
 
-_PYPINYIN_LOCK = threading.Lock()
-
-
-def _pypinyin():
-    """pypinyin, imported on the first text (its dictionaries take about 0.2 s to load, which
-    tools that never read text need not pay)."""
-    with _PYPINYIN_LOCK:  # one import, whichever thread asks first
-        import pypinyin
-
-    return pypinyin
-
-
 def _pinyin_or_none(run: str) -> List[Optional[str]]:
     # Unknown characters come back as "?" (pypinyin then styles it, e.g. "?5"); a None here
     # would crash pypinyin's tone handling on some rare ideographs.
-    pypinyin = _pypinyin()
+    # imported on the first text: its dictionaries take about 0.2 s to load, which tools that
+    # never read text need not pay (the import system loads it once, whichever thread asks)
+    import pypinyin
+
     try:
         out = pypinyin.lazy_pinyin(run, style=pypinyin.Style.TONE3, neutral_tone_with_five=True,
-                                   errors=lambda s: ["?"] * len(s))
+                                   errors=lambda s: ["?"] * len(s))  # type: ignore[arg-type,return-value]
     except Exception:  # a dictionary entry pypinyin itself cannot style
         return [None] * len(run)
     return [p if p and not p.startswith("?") else None for p in out]

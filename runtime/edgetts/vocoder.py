@@ -49,15 +49,22 @@ class OnnxVocoder:
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         """``mel [frames, 80]`` → ``audio [frames · hop]`` float32."""
         n = len(mel)
-        if n < self.min_frames:
-            pad = np.full((self.min_frames - n, mel.shape[1]), self.SILENCE, np.float32)
-            mel = np.concatenate([np.asarray(mel, np.float32), pad])
-        x = np.ascontiguousarray(mel.T[None], dtype=np.float32)
+        x = np.ascontiguousarray(_padded(mel, self.min_frames).T[None], dtype=np.float32)
         return self.session.run([self.output], {self.input: x})[0][0][: n * self.hop]
 
     def stream(self, context: int, chunk: int, first_chunk: int, max_chunk: int) -> "StreamingVocoder":
         """A stream of one utterance through overlapping windows."""
         return StreamingVocoder(self, context, self.hop, chunk, first_chunk, max_chunk)
+
+
+def _padded(mel: np.ndarray, min_frames: int) -> np.ndarray:
+    """``mel [frames, 80]`` padded on the right with silence to the `min_frames` the graphs'
+    reflection pads need (the caller cuts the extra audio off)."""
+    n = len(mel)
+    if n >= min_frames:
+        return mel
+    pad = np.full((min_frames - n, mel.shape[1]), OnnxVocoder.SILENCE, np.float32)
+    return np.concatenate([np.asarray(mel, np.float32), pad])
 
 
 def _pushed(frames: np.ndarray, finished: bool) -> np.ndarray:
@@ -238,11 +245,7 @@ class StatefulVocoder:
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         """A whole utterance, ``mel [frames, 80]`` → ``audio [frames · hop]`` (one first and final
         call; mels shorter than the graph's reflection pads are padded with silence and cut)."""
-        n = len(mel)
-        if n < self.min_frames:
-            pad = np.full((self.min_frames - n, mel.shape[1]), self.SILENCE, np.float32)
-            mel = np.concatenate([np.asarray(mel, np.float32), pad])
-        return self.run(mel, self.initial_state(), True)[0][: n * self.hop]
+        return self.run(_padded(mel, self.min_frames), self.initial_state(), True)[0][: len(mel) * self.hop]
 
     def stream(self, context: int, chunk: int, first_chunk: int, max_chunk: int) -> "StatefulStream":
         """A stream of one utterance: the first call waits for `first_chunk` + `context` frames
@@ -267,7 +270,6 @@ class StatefulStream:
         self.vocoder = vocoder
         self.hop = vocoder.hop
         self._pending: List[np.ndarray] = []  # frames not yet fed to the graph
-        self._npending = 0
         self._state: Optional[List[np.ndarray]] = None  # None: no call yet
         self._audio = np.zeros(0, np.float32)           # returned by the graph, not yet by us
         self._emitted = 0                               # frames whose audio was returned
@@ -283,11 +285,18 @@ class StatefulStream:
         """As ``StreamingVocoder.next_wait``: where the next clause's first call waits."""
         return self.sizes.wait
 
+    @property
+    def _npending(self) -> int:
+        return sum(len(p) for p in self._pending)
+
+    def _add(self, frames: np.ndarray) -> None:
+        if len(frames):
+            self._pending.append(frames)
+
     def _take(self, n: int) -> np.ndarray:
         frames = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
         taken, rest = frames[:n], frames[n:]
         self._pending = [rest] if len(rest) else []
-        self._npending = len(rest)
         return taken
 
     def _call(self, n: int, final: bool) -> None:
@@ -308,10 +317,7 @@ class StatefulStream:
         return out
 
     def push(self, frames: np.ndarray) -> np.ndarray:
-        frames = _pushed(frames, self._finished)
-        if len(frames):
-            self._pending.append(frames)
-            self._npending += len(frames)
+        self._add(_pushed(frames, self._finished))
         z = self.sizes
         while True:
             if self._state is None:
@@ -334,9 +340,8 @@ class StatefulStream:
         utterance end."""
         if self._finished:
             raise RuntimeError("finish() twice")
-        if frames is not None and len(frames):
-            self._pending.append(np.asarray(frames, np.float32))
-            self._npending += len(frames)
+        if frames is not None:
+            self._add(np.asarray(frames, np.float32))
         self._finished = True
         before = self._emitted
         while self._npending > self.sizes.max_chunk and self._state is not None:
