@@ -360,6 +360,9 @@ def test_bench_measures_a_configuration_in_a_subprocess(bundle):
     assert "skipped" in trt and "tensorrt" in trt["skipped"]
     text = bench.table(rows)
     assert "| ort-fp32-t1 |" in text and "1.00x" in text and "tensorrt-fp16 | tensorrt" in text
+    # the header says how fast this machine reads the FP32 decoder's 15 MB of weights
+    m = bench.machine()
+    assert 0.1 < m["memory_read_gb_s"] < 10000 and "GB/s (15 MB)" in bench.header(bundle)
 
 
 def test_bench_cli_rejects_unknown_configurations(bundle):

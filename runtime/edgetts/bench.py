@@ -293,14 +293,36 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "onnxruntime": ort_version, "system": platform.system()}
+            "onnxruntime": ort_version, "system": platform.system(),
+            "memory_read_gb_s": memory_read_gb_s()}
+
+
+_READ: List[float] = []
+
+
+def memory_read_gb_s(megabytes: int = 15) -> float:
+    """How fast one thread reads `megabytes` that it read just before (GB/s, best of 20): the
+    FP32 decoder step reads its 15 MB of weights once per step, so its latency follows this
+    figure, which differs by 4x between machines of the same description (a cache that holds
+    the weights, or memory shared with other tenants). Measured once per process."""
+    if not _READ:
+        a = np.ones(megabytes * 1024 * 1024 // 4, np.float32)
+        a.sum()
+        best = float("inf")
+        for _ in range(20):
+            t = time.perf_counter()
+            a.sum()
+            best = min(best, time.perf_counter() - t)
+        _READ.append(a.nbytes / best / 1e9)
+    return _READ[0]
 
 
 def header(voice_dir: str) -> str:
     m = machine()
-    return ("%s, %s cores, Python %s, ONNX Runtime %s; voice %s; sentences: short %d, medium %d, "
-            "long %d characters" % (m["cpu"], m["cores"], m["python"], m["onnxruntime"], voice_dir,
-                                   *(len(SENTENCES[k]) for k in ("short", "medium", "long"))))
+    return ("%s, %s cores, Python %s, ONNX Runtime %s, memory read %.1f GB/s (15 MB); voice %s; "
+            "sentences: short %d, medium %d, long %d characters"
+            % (m["cpu"], m["cores"], m["python"], m["onnxruntime"], m["memory_read_gb_s"], voice_dir,
+               *(len(SENTENCES[k]) for k in ("short", "medium", "long"))))
 
 
 def table(rows: List[dict], baseline: Optional[str] = None) -> str:
