@@ -29,6 +29,7 @@ and which of A and B is FP32 in ``DIR/<variant>/key.json``, to be opened only af
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -46,6 +47,7 @@ DEFAULT_SENTENCES = [os.path.join(ROOT, "..", "shared", "sentences_dev_zh.txt"),
 N_FFT, HOP, BANDS = 2048, 300, 80
 
 
+@functools.lru_cache(maxsize=None)
 def mel_filterbank(sample_rate: int, n_fft: int = N_FFT, bands: int = BANDS) -> np.ndarray:
     """Triangular filters on the HTK mel scale, ``[bands, n_fft // 2 + 1]``, each summing to 1."""
     def to_mel(f):
@@ -109,8 +111,9 @@ def read_sentences(path: str, limit: int) -> List[str]:
 
 def run(voice_dir: str, variants: Sequence[str], sentences: List[str], keep: str, seed: int,
         judge: bool) -> dict:
-    sys.path.insert(0, os.path.join(ROOT, "runtime"))
-    from edgetts.voice import Voice, write_wav
+    import soundfile as sf
+
+    from edgetts.voice import Voice
 
     voices = {"fp32": Voice.load(voice_dir, provider="cpu", variant="fp32")}
     for v in variants:
@@ -118,6 +121,10 @@ def run(voice_dir: str, variants: Sequence[str], sentences: List[str], keep: str
     for v in voices.values():
         v.synthesize_array(sentences[0])  # warm-up
     sr = voices["fp32"].config.sample_rate
+
+    def write(path: str, x: np.ndarray) -> None:  # as `edgetts say` writes: 16-bit PCM
+        sf.write(path, np.clip(x, -1.0, 1.0), sr, subtype="PCM_16")
+
     audio: Dict[str, List[np.ndarray]] = {name: [] for name in voices}
     seconds = {name: 0.0 for name in voices}
     for text in sentences:
@@ -142,7 +149,7 @@ def run(voice_dir: str, variants: Sequence[str], sentences: List[str], keep: str
 
         def transcribe(a: np.ndarray) -> str:
             with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-                write_wav(tmp.name, [_Chunk(a)], sr)
+                write(tmp.name, a)
                 return j.transcribe(tmp.name)
     for name in voices:
         row = {"chars_per_s": chars / seconds[name],
@@ -160,7 +167,7 @@ def run(voice_dir: str, variants: Sequence[str], sentences: List[str], keep: str
                     first_is_fp32 = rng.random() < 0.5
                     pair = (a, b) if first_is_fp32 else (b, a)
                     for label, x in zip("AB", pair):
-                        write_wav(os.path.join(folder, "%02d_%s.wav" % (i, label)), [_Chunk(x)], sr)
+                        write(os.path.join(folder, "%02d_%s.wav" % (i, label)), x)
                     key["%02d" % i] = {"A": "fp32" if first_is_fp32 else name,
                                        "B": name if first_is_fp32 else "fp32"}
                 with open(os.path.join(folder, "key.json"), "w") as f:
@@ -171,13 +178,6 @@ def run(voice_dir: str, variants: Sequence[str], sentences: List[str], keep: str
             row["judge_cer"] = edits / chars
         out["variants"][name] = row
     return out
-
-
-class _Chunk:
-    """What write_wav reads of an AudioChunk."""
-
-    def __init__(self, audio: np.ndarray):
-        self.audio = audio
 
 
 def table(res: dict) -> str:

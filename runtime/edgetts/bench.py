@@ -24,6 +24,7 @@ Definitions, all wall-clock, measured around ``synthesize()`` exactly as an appl
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -297,24 +298,20 @@ def machine() -> dict:
             "memory_read_gb_s": memory_read_gb_s()}
 
 
-_READ: List[float] = []
-
-
+@functools.lru_cache(maxsize=None)  # once per process
 def memory_read_gb_s(megabytes: int = 15) -> float:
     """How fast one thread reads `megabytes` that it read just before (GB/s, best of 20): the
     FP32 decoder step reads its 15 MB of weights once per step, so its latency follows this
-    figure, which differs by 4x between machines of the same description (a cache that holds
-    the weights, or memory shared with other tenants). Measured once per process."""
-    if not _READ:
-        a = np.ones(megabytes * 1024 * 1024 // 4, np.float32)
+    figure, which can differ severalfold between machines of the same description (a cache
+    that holds the weights, or memory shared with other tenants)."""
+    a = np.ones(megabytes * 1024 * 1024 // 4, np.float32)
+    a.sum()
+    best = float("inf")
+    for _ in range(20):
+        t = time.perf_counter()
         a.sum()
-        best = float("inf")
-        for _ in range(20):
-            t = time.perf_counter()
-            a.sum()
-            best = min(best, time.perf_counter() - t)
-        _READ.append(a.nbytes / best / 1e9)
-    return _READ[0]
+        best = min(best, time.perf_counter() - t)
+    return a.nbytes / best / 1e9
 
 
 def header(voice_dir: str) -> str:
