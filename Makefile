@@ -99,7 +99,7 @@ NANO_PINS  ?= onnxruntime==1.11.1 numpy==1.21.6
 NANO_TESTS ?= tests/test_runtime.py tests/test_compat.py tests/test_installed.py tests/test_server.py \
               tests/test_cli.py tests/test_normalize.py tests/test_frontend_fuzz.py tests/test_real_voice.py \
               tests/test_frontend.py tests/test_readings.py tests/test_ssml.py tests/test_marks.py tests/test_hostile.py \
-              tests/test_wyoming.py tests/test_stream_vocoder.py tests/test_parallel.py
+              tests/test_wyoming.py tests/test_stream_vocoder.py tests/test_pipeline.py tests/test_determinism.py
 
 $(NANO_VENV)/.installed: pyproject.toml jetson/runtime-requirements.txt Makefile
 	@test -n "$(PY38)" || { echo "test-nano: no Python 3.8 interpreter here (looked for python3.8 on PATH and in ~/.pyenv/versions/3.8*); install one, or pass PY38=/path/to/python3.8" >&2; exit 1; }

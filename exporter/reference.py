@@ -14,7 +14,7 @@ import torch
 
 from edgetts.config import SynthesisOptions
 from edgetts.frontend import Frontend, FrontendOptions
-from edgetts.voice import AudioChunk
+from edgetts.audio import AudioChunk
 from edgetts.models.student import Student, decode
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from edgetts.config import CacheLayout
-from edgetts.decoder import StepDecoder
+from edgetts.decoder import open_decoder
 from edgetts.models.melgan import MBMelGAN
 from edgetts.models.student import Student, group, previous_frames, regulate
 
@@ -134,11 +134,11 @@ def teacher_forced_case(student: Student, symbols: int = 15, seed: int = 3):
 def decode_through_onnx(session, prev, ctx, prog, layers: int, heads: int, head_dim: int,
                         static: bool, max_steps: int) -> np.ndarray:
     """Every step of a teacher-forced utterance through a decoder_step session, by the runtime's
-    own decode loop (``StepDecoder``, teacher forcing on; a static cache through IO binding, the
+    own decode loop (``open_decoder``, teacher forcing on; a static cache through IO binding, the
     path GPUs take) → frames ``[1, N, r, mel]``."""
     layout = CacheLayout(layers, heads, head_dim, max_steps, PAST_KEY, PAST_VALUE, PRESENT_KEY,
                          PRESENT_VALUE)
-    dec = StepDecoder(session, layout, static, prev.shape[3], prev.shape[2], "cpu", io_binding=static)
+    dec = open_decoder(session, layout, static, prev.shape[3], prev.shape[2], "cpu", io_binding=static)
     return np.stack(list(dec.batch_frames(ctx, prog, teacher=prev)), axis=1)
 
 

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from edgetts.cli import main
 from edgetts.phrase_cache import PhraseCache
-from edgetts.voice import AudioChunk, Voice, write_wav
+from edgetts.audio import AudioChunk, write_wav
+from edgetts.voice import Voice
 from test_server import Client, start, stop
 
 
@@ -269,17 +270,16 @@ def test_retry_after_grows_with_the_queue(tiny_bundle):
     voice = Voice.load(tiny_bundle, provider="cpu", variant="fp32")
     svc, httpd, client = start(voice, max_queue=64)
     try:
-        svc.scheduler._stop.set()  # the synthesizer takes no work: the queue only grows
-        svc.scheduler._thread.join()
+        svc.scheduler.pause()  # the synthesizer takes no work: the queue only grows
         svc.request_s = 3.0
         seen = []
         for n in range(0, 25, 4):
             while svc.scheduler.queue_length() < n:
-                svc.scheduler._q.put_nowait(Job([], None, 60))
+                svc.scheduler.submit(Job([], None, 60))
             seen.append(int(svc.retry_after()))
         assert seen == [min(60, max(2, 3 * (n + 1))) for n in range(0, 25, 4)]
     finally:
-        svc.scheduler._stop.clear()
+        svc.scheduler.resume()
         stop(svc, httpd)
 
 

@@ -165,7 +165,7 @@ def test_body_limit_wrong_method_and_unknown_path(served):
     status, headers, _ = client.request("GET", "/v1/tts")
     assert status == 405 and headers["Allow"] == "POST"
     assert client.request("GET", "/nope")[0] == 404
-    assert svc.scheduler._thread.is_alive()  # none of it hurt the service
+    assert svc.scheduler.alive()  # none of it hurt the service
 
 
 def test_openai_compatible_speech_endpoint(served):
@@ -235,9 +235,7 @@ def test_full_queue_answers_503_and_a_stuck_request_times_out(voice):
     until its 1 s timeout (504), the one after it finds the queue full (503 + Retry-After)."""
     svc, httpd, client = start(voice, max_queue=1, request_timeout_s=1.0)
     try:
-        svc.scheduler._stop.set()
-        svc.scheduler._thread.join()
-        svc.scheduler._stop.clear()
+        svc.scheduler.pause()
         results = {}
 
         def first():

@@ -16,7 +16,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edgetts.config import SynthesisOptions
+from edgetts.config import EngineOptions, SynthesisOptions
 from edgetts.errors import BundleError
 from edgetts.vocoder import OnnxVocoder, StatefulStream, StatefulVocoder
 from edgetts.voice import Voice
@@ -177,12 +177,15 @@ def _decoded(voice, text, group):
 
     from edgetts.events import ClauseEnd, Frames
 
+    v = Voice(voice.bundle, voice.config, voice.sessions, voice.variant, voice.providers,
+              EngineOptions(decode_group=group, parallel_clauses=4))
+    assert v.decode_group == group
     frames, ends, order = collections.defaultdict(list), [], []
-    for e in voice.decode(voice.prepare(text), SynthesisOptions(), group):
+    for e in v.decode(v.prepare(text), SynthesisOptions()):
         order.append((type(e).__name__, e.clause))
-        if isinstance(e, Frames):
+        if isinstance(e, (Frames, ClauseEnd)):  # an end carries its clause's last frames
             frames[e.clause].append(e.frames)
-        elif isinstance(e, ClauseEnd):
+        if isinstance(e, ClauseEnd):
             ends.append((e.clause, e.last))
     return {k: np.concatenate(v) for k, v in frames.items()}, ends, order
 
@@ -200,7 +203,7 @@ def test_clauses_decoded_together_equal_clauses_decoded_alone(voice, group):
     for k in alone:
         assert np.array_equal(together[k], alone[k])
         mine = [kind for kind, c in order if c == k]
-        assert mine[0] == "ClauseStart" and mine[-1] == "ClauseEnd" and set(mine[1:-1]) == {"Frames"}
+        assert mine[0] == "ClauseStart" and mine[-1] == "ClauseEnd" and set(mine[1:-1]) <= {"Frames"}
     # some clauses really were decoded together (their events interleave)
     assert any(a[1] != b[1] and a[0] == b[0] == "Frames" for a, b in zip(order, order[1:]))
 

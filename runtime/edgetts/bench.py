@@ -136,35 +136,22 @@ def _available(cfg: Config) -> Optional[str]:
 
 def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
     """Measure one ONNX configuration in this process (the worker side)."""
-    from .vocoder import OnnxVocoder
+    from .config import EngineOptions
     from .voice import Voice
 
     steps: List[float] = []
     voc: List[float] = []
     t0 = time.perf_counter()
-    voice = Voice.load(voice_dir, provider=cfg.provider, variant=cfg.variant,
-                       threads=1 if cfg.threads == 1 or cfg.pipeline else cfg.threads)
+    engine = EngineOptions(threads=1 if cfg.threads == 1 or cfg.pipeline else cfg.threads,
+                           parallel_clauses=cfg.parallel,
+                           io_binding=None if cfg.io_binding else False,  # False: numpy every step
+                           windowed_vocoder=cfg.vocoder == "windowed")
+    voice = Voice.load(voice_dir, provider=cfg.provider, variant=cfg.variant, engine=engine)
     if not cfg.pipeline and cfg.threads > 1:
         # the pre-pipeline layout: every session multi-threaded
         voice.reopen(lambda role, so: setattr(so, "intra_op_num_threads", cfg.threads))
-    if cfg.vocoder == "windowed" and not isinstance(voice.vocoder, OnnxVocoder):
-        # the whole-utterance graph streamed in overlapping windows, with the stream's threads
-        # (fresh options: ONNX Runtime 1.11 cannot open a session with another one's)
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = voice.vocoder.session.get_session_options().intra_op_num_threads
-        so.log_severity_level = 3
-        info = voice.config.graphs[voice.variant]["vocoder"]
-        voice.vocoder = OnnxVocoder(os.path.join(voice.bundle, info.file),
-                                    providers=voice.vocoder.session.get_providers(), session_options=so,
-                                    hop=voice.config.hop, min_frames=voice.config.min_frames)
-    if cfg.parallel:
-        voice.parallel_clauses = cfg.parallel
     voice.decoder.session = _Timed(voice.decoder.session, steps)
     voice.vocoder.session = _Timed(voice.vocoder.session, voc)
-    if not cfg.io_binding:
-        voice.decoder.io_binding = False  # numpy feeds and fetches on every step
     load_s = time.perf_counter() - t0
     row = measure(cfg, lambda text: voice.synthesize(text, pipeline=cfg.pipeline),
                   lambda: sum(voc), steps, repeats, load_s, voice.providers)
@@ -179,7 +166,7 @@ def measure(cfg: Config, synth: Callable[[str], Iterable], vocoder_seconds: Call
     """Time `synth` on every sentence: a warm-up, then `repeats` timed passes. `steps` is the
     list the synthesizer appends each decoder step's seconds to; `vocoder_seconds()` the total
     time inside the vocoder so far."""
-    from .voice import timed
+    from .audio import timed
 
     per: Dict[str, dict] = {}
     all_steps: List[float] = []

@@ -141,7 +141,8 @@ def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbo
     """Speak TEXT (plain or SSML, or stdin) into a WAV file, stdout, or raw PCM."""
     from . import marks as marks_io
     from .config import SynthesisOptions
-    from .voice import Voice, pcm16, timed, write_wav, write_wav_stream
+    from .audio import pcm16, timed, write_wav, write_wav_stream
+    from .voice import Voice
 
     text = _read_text(text)
     if not raw and output != "-":  # before any synthesis: a wrong path fails in a moment
@@ -238,10 +239,11 @@ class _Fatal(click.ClickException):
 
 
 def _load_voice(voice, provider, variant, threads=0, exit_code=1):
+    from .config import EngineOptions
     from .voice import Voice
 
     try:
-        return Voice.load(voice, provider=provider, variant=variant, threads=threads)
+        return Voice.load(voice, provider=provider, variant=variant, engine=EngineOptions(threads=threads))
     except EdgeTTSError as exc:
         raise _Fatal(str(exc), exit_code)
 

@@ -1,4 +1,5 @@
-"""The two configurations: the voice (read from its manifest) and the request (None = voice default)."""
+"""The configurations: the voice (read from its manifest), the request (None = voice default) and
+the engine (how a loaded voice runs)."""
 
 from __future__ import annotations
 
@@ -99,3 +100,35 @@ class SynthesisOptions:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError("%s must be at least 1, got %r" % (name, v))
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the engine runs a voice (never what it says): fixed when the voice loads.
+
+    ``threads``: intra-op threads of the vocoder (0: the cores beside the decoder's one).
+    ``parallel_clauses``: clauses of a request vocoded at once by a pipelined ``synthesize``
+    (0: 4 on a multi-core machine, 1 on one core). ``decode_group``: clauses of one sentence
+    decoded together as one batch where that leaves every clause's frames as they are alone
+    (the FP32 and FP16 CPU decoders; INT8 and GPU voices decode one at a time); at most
+    ``parallel_clauses``. ``io_binding``: keep the static caches bound to the session (None: on
+    a GPU). ``windowed_vocoder``: vocode overlapping windows with the whole-utterance graph
+    even where the voice has a stateful streaming one (for comparisons).
+    """
+
+    threads: int = 0
+    parallel_clauses: int = 0
+    decode_group: int = 2
+    io_binding: Optional[bool] = None
+    windowed_vocoder: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("threads", "parallel_clauses"):
+            if getattr(self, name) < 0:
+                raise ValueError("%s must be >= 0, got %r" % (name, getattr(self, name)))
+        if self.decode_group < 1:
+            raise ValueError("decode_group must be >= 1, got %r" % (self.decode_group,))
+
+    def clauses_at_once(self, cores: int) -> int:
+        """``parallel_clauses``, or its default for a machine with `cores` cores."""
+        return self.parallel_clauses or (4 if cores >= 2 else 1)

@@ -1,6 +1,7 @@
 """The autoregressive loop over ``decoder_step.onnx``.
 
-Two cache layouts, chosen by the graph the manifest names:
+Two cache layouts, chosen by the graph the manifest names, and two implementations of the loop
+behind one interface (``open_decoder`` chooses when the voice loads):
 
 - *dynamic* (CPU): the cache grows by one step per call; numpy in, numpy out.
 - *static* (CUDA/TensorRT): fixed ``[B, H, T_max, Dh]`` buffers written at ``position``. On a GPU
@@ -19,12 +20,14 @@ from .graphs import STEP_INPUTS, STEP_OUTPUTS
 
 
 class StepDecoder:
+    """The decode loop over ``decoder_step.onnx`` for a batch of utterances. Two
+    implementations share this interface, and ``open_decoder`` picks one when the voice loads:
+    ``NumpyCache`` (caches as numpy arrays fed and fetched every step) and ``BoundCache``
+    (static caches bound to the session with IO binding)."""
+
     def __init__(self, session, cache: CacheLayout, static: bool, mel_bins: int, r: int,
-                 device: str = "cpu", io_binding: Optional[bool] = None):
-        """``io_binding``: keep the static caches in ORT buffers bound to the session (default:
-        on a GPU only; on the CPU it works too, and tests the same code path there)."""
+                 device: str = "cpu"):
         self.session = session
-        self.io_binding = device != "cpu" if io_binding is None else io_binding
         self.cache = cache
         self.static = static
         self.mel_bins = mel_bins
@@ -39,11 +42,6 @@ class StepDecoder:
         rows = self.batch_frames(context[None], progress[None])  # checks the length now
         return (frames[0] for frames in rows)
 
-    def _check_steps(self, n: int) -> None:
-        if self.static and n > self.cache.max_steps:
-            raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
-                             "split the text further" % (n, self.cache.max_steps))
-
     def batch_frames(self, context: np.ndarray, progress: np.ndarray,
                      teacher: Optional[np.ndarray] = None) -> Iterator[np.ndarray]:
         """Decode B utterances in lock-step: context ``[B, N, r, D]``, progress ``[B, N, r, 2]``
@@ -55,10 +53,13 @@ class StepDecoder:
         ``teacher`` ``[B, N, r, mel]``: the previous frames to feed at each step instead of the
         decoder's own (teacher forcing), which the exporter uses to check step-by-step decoding
         against the PyTorch model's full causal pass through this same loop."""
-        self._check_steps(context.shape[1])
-        if self.static and self.io_binding:
-            return self._bound(context, progress, teacher)
-        return self._numpy(context, progress, teacher)
+        if self.static and context.shape[1] > self.cache.max_steps:
+            raise ValueError("utterance needs %d decoder steps, the static cache holds %d; "
+                             "split the text further" % (context.shape[1], self.cache.max_steps))
+        return self._loop(context, progress, teacher)
+
+    def _loop(self, context, progress, teacher) -> Iterator[np.ndarray]:
+        raise NotImplementedError
 
     @staticmethod
     def _step_inputs(prev, context, progress, step: int, b: int):
@@ -67,7 +68,12 @@ class StepDecoder:
         return (prev, np.ascontiguousarray(context[:, step]), np.ascontiguousarray(progress[:, step]),
                 np.full((b,), step, np.int64))
 
-    def _numpy(self, context, progress, teacher=None):
+
+class NumpyCache(StepDecoder):
+    """Caches as numpy arrays: grown by one step per call (dynamic layout), or fixed
+    ``[B, H, T_max, Dh]`` buffers the graph writes at ``position`` (static layout)."""
+
+    def _loop(self, context, progress, teacher=None):
         c = self.cache
         b, n = context.shape[:2]
         t = c.max_steps if self.static else 0
@@ -82,10 +88,18 @@ class StepDecoder:
             prev, past = out[0], out[1:]
             yield prev
 
-    def _bound(self, context, progress, teacher=None):
-        """The static-cache loop with IO binding, for a batch ``[B, N, r, D]`` as for one
-        utterance: the caches live in two ORT buffers per name, read one and write the other in
-        turn, and stay on the device; only the r new frames of each row cross to the host."""
+
+class BoundCache(StepDecoder):
+    """The static-cache loop with IO binding: the caches live in two ORT buffers per name, read
+    one and write the other in turn, and stay on the device; only the r new frames of each row
+    cross to the host."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.static:
+            raise ValueError("IO binding needs the static cache layout")
+
+    def _loop(self, context, progress, teacher=None):
         import onnxruntime as ort
 
         c = self.cache
@@ -112,6 +126,15 @@ class StepDecoder:
             self.session.run_with_iobinding(binding)
             prev = binding.get_outputs()[0].numpy()  # only the frames cross to the host
             yield prev
+
+
+def open_decoder(session, cache: CacheLayout, static: bool, mel_bins: int, r: int,
+                 device: str = "cpu", io_binding: Optional[bool] = None) -> StepDecoder:
+    """The decode loop for this graph and device, chosen once: static caches on a GPU stay there
+    through IO binding; everything else feeds numpy. ``io_binding`` overrides the choice (on the
+    CPU it works too, which tests the bound path there)."""
+    bound = static and (device != "cpu" if io_binding is None else io_binding)
+    return (BoundCache if bound else NumpyCache)(session, cache, static, mel_bins, r, device)
 
 
 def device_of(providers: List[str]) -> str:

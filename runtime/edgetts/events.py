@@ -4,8 +4,9 @@
     Frames(clause, frames)                    mel frames ``[n, mel_bins]`` as the decoder makes them
     ClauseEnd(clause, last[, frames])         no more frames (but these); ``last``: the request's last clause
 
-``Voice.synthesize`` produces them in its decoder thread and the service's batched scheduler in
-its decoding waves; ``voice.ClauseAudio`` turns them into ``AudioChunk``s in both.
+``Voice.decode_batch`` makes them, whoever drives it (``Voice.synthesize``'s decoder thread, the
+service's batched scheduler); each clause's ``ClauseAudio`` turns them into ``AudioChunk``s. They
+reach it exactly as made (never merged), so its vocoder calls follow from frame counts alone.
 """
 
 from __future__ import annotations
@@ -31,14 +32,9 @@ class Frames(NamedTuple):
 class ClauseEnd(NamedTuple):
     clause: int
     last: bool
-    # the clause's last frames, when they reach the vocoder together with its end (one call
-    # instead of a push and a flush)
+    # the clause's last frames (its last decoder step's), which reach the vocoder with its end
+    # (one call instead of a push and a flush)
     frames: Optional[np.ndarray] = None
 
 
 Event = Union[ClauseStart, Frames, ClauseEnd]
-
-
-def merge(a: Frames, b: Frames) -> Frames:
-    """Two runs of frames of one clause as one push (the vocoder prefers longer windows)."""
-    return Frames(a.clause, np.concatenate([a.frames, b.frames]))

@@ -1,15 +1,19 @@
 """The service's synthesis scheduler: a bounded queue of jobs and the thread that runs them.
 
-Two modes:
+It decides only what is decoded together and when; the voice's engine does the work (one
+decode routine, ``Voice.decode_batch``, and one vocoding pipeline per request,
+``Voice.pipeline``). Two modes:
 
 - ``batching=False``: one job at a time through ``Voice.synthesize`` (the pipelined
   single-stream path: lowest latency for a lone request).
 - ``batching=True``: clause-level batching. Each *wave* takes the next clause of up to
-  ``max_batch`` waiting jobs, runs the text encoder per clause, and decodes all of them in
-  lock-step through the decoder step with a batch dimension (``StepDecoder.batch_frames``:
-  shorter clauses are padded at their end and their padded steps dropped). The frames go to a
-  vocoder thread that streams each job's audio on its own. A job with more clauses stays for the
-  next wave; new jobs join at wave boundaries, so a new request waits for at most one clause.
+  ``max_batch`` waiting jobs and decodes them together as one ``decode_batch``; each job's
+  events go to its own vocoding pipeline, which a reader thread per job drains into
+  ``job.out``. A job with more clauses stays for the next wave; new jobs join at wave
+  boundaries, so a new request waits for at most one clause. A job whose pipeline already holds
+  as many clauses as it may (its client reads slowly) sits out waves until it has room, so one
+  slow client never holds up the others. INT8 voices decode one clause per wave
+  (``Voice.batch_invariant``): their frames would otherwise depend on the other requests.
 
 A job's chunks (``AudioChunk``), then ``None`` (done) or an exception, arrive on ``job.out``.
 Jobs past their deadline or cancelled by their client are dropped between steps.
@@ -22,13 +26,12 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Deque, Dict, List, NamedTuple, Optional, Tuple, Union
-
-import numpy as np
+from typing import Deque, List, Optional
 
 from .config import SynthesisOptions
-from .events import ClauseEnd, ClauseStart, Event, Frames, merge
-from .voice import ClauseAudio
+from .events import ClauseStart
+from .pipeline import ClausePipeline
+from .voice import ClauseTask
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +42,6 @@ class QueueFull(Exception):
 
 class JobTimeout(Exception):
     pass
-
-
-class _Work(NamedTuple):
-    """A decoder event of one member, on its way to the vocoder thread."""
-
-    member: "_Member"
-    event: Event
-
-
-class _Fail(NamedTuple):
-    """A wave failed: its members get the error."""
-
-    member: "_Member"
-    error: BaseException
 
 
 class Job:
@@ -89,14 +78,23 @@ class Job:
 
 
 class Scheduler:
-    def __init__(self, voice, max_queue: int = 16, batching: bool = False, max_batch: int = 8,
-                 batch_wait_s: float = 0.0):
+    """``max_queue``: jobs waiting at most (more are refused with ``QueueFull``);
+    ``max_batch``: clauses decoded together in a wave."""
+
+    # clauses of one job in hand at once in batching mode (being vocoded or not yet read): two
+    # let the next clause be vocoded while the client reads one, and bound the threads per job
+    JOB_WIDTH = 2
+
+    def __init__(self, voice, max_queue: int = 16, batching: bool = False, max_batch: int = 8):
         self.voice = voice
         self.batching = batching
-        self.max_batch = max(1, max_batch)
-        self.batch_wait_s = batch_wait_s
+        self.max_batch = max(1, max_batch) if voice.batch_invariant else 1
         self._q: "queue.Queue[Job]" = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
+        self._taking = threading.Lock()    # held while a job is taken from the queue
+        self._room = threading.Event()     # a job's pipeline made room (batching mode)
         self.batch_sizes: Deque[int] = deque(maxlen=4096)  # sizes of the latest waves
         self.waves = 0           # waves run since start (batching mode)
         self.wave_clauses = 0    # clauses decoded in them
@@ -116,8 +114,22 @@ class Scheduler:
     def queue_length(self) -> int:
         return self._q.qsize()
 
+    def pause(self) -> None:
+        """Take no new jobs until ``resume()`` (jobs already taken go on); submitted ones wait."""
+        self._running.clear()
+        with self._taking:  # a take in progress ends before this returns
+            pass
+
+    def alive(self) -> bool:
+        """Whether the scheduler's thread runs (it outlives every failed request)."""
+        return self._thread.is_alive()
+
+    def resume(self) -> None:
+        self._running.set()
+
     def close(self) -> None:
         self._stop.set()
+        self._running.set()
         self._thread.join(timeout=10)
         while True:  # anything still queued gets an answer, not silence
             try:
@@ -127,11 +139,17 @@ class Scheduler:
 
     def _next(self, block: bool) -> Optional[Job]:
         while not self._stop.is_set():
-            try:
-                job = self._q.get(timeout=0.1) if block else self._q.get_nowait()
-            except queue.Empty:
+            with self._taking:  # pause() waits for a take in progress
+                try:
+                    if not self._running.is_set():
+                        raise queue.Empty
+                    job = self._q.get(timeout=0.1) if block else self._q.get_nowait()
+                except queue.Empty:
+                    job = None
+            if job is None:
                 if not block:
                     return None
+                self._running.wait(0.1)
                 continue
             if job.expired():
                 job.fail(JobTimeout("timed out after %.0f s in the queue" % job.timeout_s))
@@ -171,10 +189,6 @@ class Scheduler:
     # -- clause-level batching -------------------------------------------------------------------
 
     def _run_batched(self) -> None:
-        voc_q: "queue.Queue[Union[_Work, _Fail, None]]" = queue.Queue(maxsize=256)
-        vocoder = threading.Thread(target=self._vocode_loop, args=(voc_q,), name="edgetts-vocoder",
-                                   daemon=True)
-        vocoder.start()
         members: List[_Member] = []
         try:
             while not self._stop.is_set():
@@ -182,118 +196,94 @@ class Scheduler:
                     job = self._next(block=True)
                     if job is None:
                         continue
-                    members.append(_Member(job, self.voice))
-                    time.sleep(self.batch_wait_s)  # let simultaneous requests arrive together
-                while len(members) < self.max_batch:
+                    members.append(_Member(job, self.voice, self._room))
+                while True:  # everything waiting joins (a wave takes max_batch of them)
                     job = self._next(block=False)
                     if job is None:
                         break
-                    members.append(_Member(job, self.voice))
-                wave = [m for m in members if m.job.alive()][: self.max_batch]
+                    members.append(_Member(job, self.voice, self._room))
+                self._room.clear()
+                wave = [m for m in members if m.ready()][: self.max_batch]
                 if wave:
                     self.batch_sizes.append(len(wave))
                     self.waves += 1
                     self.wave_clauses += len(wave)
-                    try:
-                        self._wave(wave, voc_q)
-                    except Exception as exc:
-                        log.exception("batched synthesis failed")
-                        for m in wave:
-                            voc_q.put(_Fail(m, exc))
-                        for m in wave:
-                            m.clause = len(m.job.utterances)
-                # a member leaves after its last clause (its vocoder sends `done`), or when gone
-                self.stopped_jobs += sum(1 for m in members if m.job.cancelled.is_set()
-                                         and not m.job.finished.is_set() and m.clause < len(m.job.utterances))
-                members = [m for m in members if m.job.alive() and m.clause < len(m.job.utterances)]
-        finally:
-            voc_q.put(None)
-            vocoder.join(timeout=10)
-
-    def _wave(self, wave: List["_Member"], voc_q) -> None:
-        v = self.voice
-        ctxs, progs, syms = [], [], []
-        for m in wave:
-            utt = m.job.utterances[m.clause]
-            ctx, prog, sym = v.encode(utt, m.job.options)
-            ctxs.append(ctx)
-            progs.append(prog)
-            syms.append(sym)
-            voc_q.put(_Work(m, ClauseStart(m.clause, utt, sym)))
-        n = max(len(x) for x in ctxs)
-        ctx_b = np.zeros((len(wave), n) + ctxs[0].shape[1:], np.float32)
-        prog_b = np.zeros((len(wave), n) + progs[0].shape[1:], np.float32)
-        for i, (cx, pg) in enumerate(zip(ctxs, progs)):
-            ctx_b[i, : len(cx)] = cx
-            prog_b[i, : len(pg)] = pg
-        pushed = [0] * len(wave)
-        for step, frames in enumerate(v.decoder.batch_frames(ctx_b, prog_b)):
-            for i, m in enumerate(wave):
-                if step >= len(ctxs[i]) or not m.job.alive():
-                    continue
-                if m.job.expired():
-                    m.job.fail(JobTimeout("synthesis took longer than %.0f s" % m.job.timeout_s))
-                    continue
-                take = frames[i][: max(0, len(syms[i]) - pushed[i])]
-                pushed[i] += len(take)
-                if len(take):
-                    voc_q.put(_Work(m, Frames(m.clause, take)))
-            if not any(m.job.alive() for m in wave):
-                break
-        for m in wave:
-            last = m.clause == len(m.job.utterances) - 1
-            voc_q.put(_Work(m, ClauseEnd(m.clause, last)))
-            m.clause += 1
-
-    def _vocode_loop(self, voc_q: "queue.Queue[Union[_Work, _Fail, None]]") -> None:
-        while True:
-            items = [voc_q.get()]
-            while True:  # take what else is waiting, so one member's steps become one push
-                try:
-                    items.append(voc_q.get_nowait())
-                except queue.Empty:
-                    break
-            per_member: Dict[int, Tuple[_Member, List[Union[Event, BaseException]]]] = {}
-            for item in items:
-                if item is None:
-                    break
-                events = per_member.setdefault(id(item.member), (item.member, []))[1]
-                if isinstance(item, _Fail):
-                    events.append(item.error)
-                    continue
-                ev = item.event
-                last = events[-1] if events else None
-                if isinstance(ev, Frames) and isinstance(last, Frames) and last.clause == ev.clause:
-                    events[-1] = merge(last, ev)
+                    self._wave(wave)
                 else:
-                    events.append(ev)
-            for m, events in per_member.values():
-                for event in events:
-                    self._vocode_event(m, event)
-            if None in items:
-                return
+                    self._room.wait(0.05)  # every job's pipeline is full: wait for a reader
+                for m in members:
+                    if not m.job.alive() or m.failed:
+                        if m.job.cancelled.is_set() and m.clause < len(m.job.utterances) and not m.counted:
+                            self.stopped_jobs += 1
+                            m.counted = True
+                        m.pipeline.close()
+                members = [m for m in members if m.job.alive() and not m.failed
+                           and m.clause < len(m.job.utterances)]
+        finally:
+            for m in members:
+                m.pipeline.close()
 
-    def _vocode_event(self, m: "_Member", event: Union[Event, BaseException]) -> None:
-        job = m.job
-        if not job.alive():
-            return
-        try:
-            if isinstance(event, BaseException):
-                job.fail(event)
-                return
-            for chunk in m.audio.event(event):
-                job.out.put(chunk)
-            if isinstance(event, ClauseEnd) and event.last:
-                job.done()
-        except Exception as exc:
-            log.exception("vocoding failed")
-            job.fail(exc)
+    def _wave(self, wave: List["_Member"]) -> None:
+        """The next clause of every member, decoded together."""
+        tasks = [ClauseTask(m.clause, m.job.utterances[m.clause], m.job.options,
+                            m.clause == len(m.job.utterances) - 1) for m in wave]
+
+        def keep(row: int) -> bool:
+            job = wave[row].job
+            if job.alive() and job.expired():
+                job.fail(JobTimeout("synthesis took longer than %.0f s" % job.timeout_s))
+            return job.alive()
+
+        with self.voice.cores:  # the decoder computes: one of the cores the vocoders share
+            try:
+                for row, event in self.voice.decode_batch(tasks, keep):
+                    m = wave[row]
+                    if isinstance(event, ClauseStart):
+                        m.pipeline.start(event)  # never waits: the member had room
+                    else:
+                        m.pipeline.put(event)
+            except Exception as exc:  # one wave's failure never stops the scheduler
+                log.exception("batched synthesis failed")
+                for m in wave:
+                    m.pipeline.fail(exc)
+                    m.failed = True
+        for m in wave:
+            m.clause += 1
+            if m.clause == len(m.job.utterances) and not m.failed:
+                m.pipeline.end()
 
 
 class _Member:
-    """A job in the batched scheduler: the next clause to decode and its audio state."""
+    """A job in the batched scheduler: the next clause to decode, its vocoding pipeline, and
+    the thread that hands the pipeline's chunks to the job."""
 
-    def __init__(self, job: Job, voice):
+    def __init__(self, job: Job, voice, room: threading.Event):
         self.job = job
         self.clause = 0
-        self.audio = ClauseAudio(voice, job.options)
+        self.failed = False
+        self.counted = False  # in stopped_jobs already
+        self._room = room
+        self.pipeline: ClausePipeline = voice.pipeline(job.options, Scheduler.JOB_WIDTH)
+        self._reader = threading.Thread(target=self._read, name="edgetts-job", daemon=True)
+        self._reader.start()
+
+    def ready(self) -> bool:
+        """Whether its next clause can be decoded now."""
+        return (self.job.alive() and not self.failed and self.clause < len(self.job.utterances)
+                and self.pipeline.has_room())
+
+    def _read(self) -> None:
+        job = self.job
+        try:
+            for chunk in self.pipeline:
+                self._room.set()
+                if not job.alive():
+                    break
+                job.out.put(chunk)
+            job.done()
+        except Exception as exc:
+            log.exception("vocoding failed")
+            job.fail(exc)
+        finally:
+            self.pipeline.close()
+            self._room.set()

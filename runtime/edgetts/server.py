@@ -57,7 +57,7 @@ from .config import UNKNOWN_POLICIES
 from .errors import BindError
 from .metrics import CONTENT_TYPE
 from .service import OPENAI_VOICES, Service, ServiceError, SpeakRequest, Speech
-from .voice import wav_header
+from .audio import wav_header
 
 log = logging.getLogger("edgetts.server")
 

@@ -26,7 +26,7 @@ from .manifest import sha256
 from .metrics import LiveReads, ServiceMetrics
 from .phrase_cache import PhraseCache, phrase_key
 from .scheduler import Job, JobTimeout, QueueFull, Scheduler
-from .voice import pcm16
+from .audio import pcm16
 
 # Voice names OpenAI clients send; they all mean the served voice, so those clients work unchanged.
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage",

@@ -93,11 +93,6 @@ class CallSizes:
         self.grow = grow
         self.wait = chunk  # frames the next call waits for (after the first)
 
-    @property
-    def small_first(self) -> bool:
-        """The first call is cut short only when a short first chunk was asked for."""
-        return self.first_chunk < self.chunk
-
     def called(self, kept: int) -> None:
         """A call returned `kept` frames: the next one waits for `grow` times as many."""
         self.wait = min(self.max_chunk, max(self.chunk, int(kept * self.grow)))
@@ -111,14 +106,13 @@ class CallSizes:
 class StreamingVocoder:
     """Feed frames as the decoder makes them; get back audio as soon as it is final.
 
-    ``push(frames)`` returns the audio of every frame that now has ``context`` frames of right
-    context (possibly none); ``finish()`` returns the rest, using the utterance end as the right
-    edge. The first window keeps ``first_chunk`` frames (fast first audio) when that is less
-    than ``chunk``. After that a window
-    keeps at least ``chunk`` frames and, when more are ready (the decoder ran ahead), all of them
-    up to ``max_chunk``: every window pays ``2 · context`` frames of overlap, so fewer, larger
-    windows cost less when latency no longer matters. The concatenated output equals
-    ``vocode(all frames)`` whatever the window sizes.
+    ``push(frames)`` returns the audio of the windows whose frames now have ``context`` frames
+    of right context (possibly none); ``finish()`` returns the rest, using the utterance end as
+    the right edge. The first window keeps ``first_chunk`` frames (fast first audio), the later
+    ones the sizes ``CallSizes`` schedules. The sizes depend only on how many frames have been
+    pushed, never on how they were split into pushes or how far the decoder ran ahead, so the
+    same frames always give the same windows and the same samples. The concatenated output
+    equals ``vocode(all frames)`` whatever the window sizes, to float rounding.
 
     Windows grow: each one waits for at least ``grow`` times the frames of the one before (from
     ``chunk`` up to ``max_chunk``), so the overlap's share shrinks as the clause goes on while
@@ -158,7 +152,9 @@ class StreamingVocoder:
             z = self.sizes
             if ready < (z.first_chunk if self._emitted == 0 else z.wait):
                 break
-            size = z.first_chunk if self._small_first() else min(ready, z.max_chunk)
+            # exactly the scheduled size, however many frames are ready: the windows depend
+            # only on frame counts, so the audio does not depend on timing
+            size = z.first_chunk if self._emitted == 0 else z.wait
             out.append(self._window(self._emitted, self._emitted + size, at_end=False))
             z.called(size)
         return np.concatenate(out) if out else np.zeros(0, np.float32)
@@ -172,7 +168,7 @@ class StreamingVocoder:
         self._finished = True
         out = []
         while self._emitted < self._total():
-            size = self.sizes.first_chunk if self._small_first() else self.sizes.max_chunk
+            size = self.sizes.first_chunk if self._emitted == 0 else self.sizes.max_chunk
             start = self._emitted
             out.append(self._window(start, min(start + size, self._total()), True))
             self.sizes.finished(self._emitted - start)
@@ -184,9 +180,6 @@ class StreamingVocoder:
         request starts, so windows keep growing across clauses (the audio already made covers
         the wait, by the same argument as within a clause)."""
         return self.sizes.wait
-
-    def _small_first(self) -> bool:
-        return self._emitted == 0 and self.sizes.small_first
 
     def _window(self, a: int, b: int, at_end: bool) -> np.ndarray:
         lo = max(self._offset, a - self.context)
@@ -321,16 +314,17 @@ class StatefulStream:
         z = self.sizes
         while True:
             if self._state is None:
-                need = max(self.vocoder.first_frames, z.first_chunk + z.context)
-                if self._npending < need:
+                # exactly the scheduled sizes, whatever is pending: the calls depend only on
+                # frame counts, so the audio does not depend on timing
+                size = max(self.vocoder.first_frames, z.first_chunk + z.context)
+                if self._npending < size:
                     break
-                size = need if z.small_first else min(self._npending, z.max_chunk + z.context)
                 self._call(size, False)
                 kept = size - z.context
             else:
                 if self._npending < z.wait:
                     break
-                kept = size = min(self._npending, z.max_chunk)
+                kept = size = z.wait
                 self._call(size, False)
             z.called(kept)
         return self._release()
@@ -353,3 +347,4 @@ class StatefulStream:
 
 
 VocoderStream = Union[StreamingVocoder, StatefulStream]  # what ``stream()`` of either vocoder opens
+Vocoder = Union[OnnxVocoder, StatefulVocoder]  # what a voice vocodes with
