@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgetts import bench as b
+from edgetts.cli import bench as b
 
 from .torch_baseline import TORCH_EAGER
 

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-from edgetts.voice import Voice
+from edgetts.engine.voice import Voice
 
 
 def main(argv=None) -> int:

@@ -62,7 +62,7 @@ def teacher(python: str, texts, repeats: int) -> dict:
 
 
 def in_process(voice_dir: str, texts, repeats: int) -> dict:
-    from edgetts.voice import Voice
+    from edgetts.engine.voice import Voice
 
     v = Voice.load(voice_dir, provider="cpu")
     v.synthesize_array(texts[0])
@@ -98,7 +98,7 @@ def whole_process(voice_dir: str, texts, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from edgetts.bench import SENTENCES
+    from edgetts.cli.bench import SENTENCES
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--voice", default="voices/default")

@@ -2,7 +2,7 @@
 
     python -m benchmarks.torch_baseline torch-eager [--repeats N]
 
-prints one JSON row, timed by ``edgetts.bench.measure`` exactly as the ONNX rows are. It lives
+prints one JSON row, timed by ``edgetts.cli.bench.measure`` exactly as the ONNX rows are. It lives
 here, beside the other harnesses, so that the runtime package never imports torch.
 """
 
@@ -13,7 +13,7 @@ import json
 import sys
 import time
 
-from edgetts.bench import Config, measure
+from edgetts.cli.bench import Config, measure
 
 TORCH_EAGER = Config("torch-eager", "torch", threads=2, pipeline=False,
                      note="PyTorch student + MB-MelGAN, eager, whole clause then vocoder",

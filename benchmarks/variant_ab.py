@@ -113,7 +113,7 @@ def run(voice_dir: str, variants: Sequence[str], sentences: List[str], keep: str
         judge: bool) -> dict:
     import soundfile as sf
 
-    from edgetts.voice import Voice
+    from edgetts.engine.voice import Voice
 
     voices = {"fp32": Voice.load(voice_dir, provider="cpu", variant="fp32")}
     for v in variants:

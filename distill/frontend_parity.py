@@ -25,8 +25,8 @@ import time
 from edgetts.distill.corpus import sentences
 from edgetts.distill.teacher_frontend import TeacherFrontend
 from edgetts.errors import FrontendError
-from edgetts.frontend import Frontend, FrontendOptions
-from edgetts.sentences import split_clauses
+from edgetts.text.frontend import Frontend, FrontendOptions
+from edgetts.text.sentences import split_clauses
 
 _ONLY_HAN = re.compile(r"^[\u4e00-\u9fff]+$")
 

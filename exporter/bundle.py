@@ -17,7 +17,7 @@ postnet and vocoder as a stateful graph (``models/stream_vocoder.py``) that stre
 vocoding any frame twice; the runtime uses it instead of the windowed ``vocoder`` graph.
 
 Every graph's entry records its opset, IR version, the oldest ONNX Runtime that opens it and the
-providers it is meant for; the runtime picks the variant by them (``edgetts.compat``).
+providers it is meant for; the runtime picks the variant by them (``edgetts.engine.compat``).
 ``voice.json`` is written last, so an interrupted export leaves no bundle that looks complete.
 """
 
@@ -39,12 +39,12 @@ from edgetts.exporter.vocoder import FP16_CHECK as FP16_VOCODER_CHECK
 from edgetts.models.melgan import HOP, SAMPLE_RATE, MBMelGAN, min_frames, receptive_field_frames
 from edgetts.models.stream_vocoder import StreamingVocoderGraph
 from edgetts.models.student import Student
-from edgetts.compat import MEANT_FOR, min_onnxruntime
-from edgetts import manifest as manifest_io
+from edgetts.engine.compat import MEANT_FOR, min_onnxruntime
+from edgetts.engine import manifest as manifest_io
 from edgetts.config import CacheLayout, GraphInfo, VoiceConfig
-from edgetts.manifest import sha256
-from edgetts.symbols import SYMBOLS
-from edgetts.vocoder import OnnxVocoder, StatefulVocoder
+from edgetts.engine.manifest import sha256
+from edgetts.text.symbols import SYMBOLS
+from edgetts.engine.vocoder import OnnxVocoder, StatefulVocoder
 
 # The CPU graphs (fp32, int8) are written at opset 16, the newest that ONNX Runtime 1.11 (the
 # Jetson Nano's JetPack 4.6 wheel) reads, so one set of CPU graphs serves old and new runtimes.
@@ -367,7 +367,7 @@ class BundleBuilder:
         return manifest
 
     def config(self, comparisons: dict) -> VoiceConfig:
-        """The voice's manifest (``edgetts.manifest`` turns it into voice.json and back)."""
+        """The voice's manifest (``edgetts.engine.manifest`` turns it into voice.json and back)."""
         c = self.student.config
         return VoiceConfig(
             name="zh-baker-student", language="zh-CN", sample_rate=SAMPLE_RATE, hop=HOP,

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from edgetts.config import SynthesisOptions
-from edgetts.frontend import Frontend, FrontendOptions
-from edgetts.audio import AudioChunk
+from edgetts.text.frontend import Frontend, FrontendOptions
+from edgetts.engine.audio import AudioChunk
 from edgetts.models.student import Student, decode
 
 

@@ -1,6 +1,6 @@
 """The student's graphs: text encoder, decoder step (growing or fixed-size cache), postnet+vocoder.
 
-Tensor names are the runtime's (``edgetts.graphs``): the exporter writes what the runtime reads.
+Tensor names are the runtime's (``edgetts.engine.graphs``): the exporter writes what the runtime reads.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from edgetts.config import CacheLayout
-from edgetts.decoder import open_decoder
+from edgetts.engine.decoder import open_decoder
 from edgetts.models.melgan import MBMelGAN
 from edgetts.models.student import Student, group, previous_frames, regulate
 
 # The names live on the runtime side (torch-free), so both sides read one definition.
-from edgetts.graphs import (  # noqa: E402,F401
+from edgetts.engine.graphs import (  # noqa: E402,F401
     ENCODER_AXES, ENCODER_INPUTS, ENCODER_OUTPUTS, PAST_KEY, PAST_VALUE, PRESENT_KEY, PRESENT_VALUE,
     STEP_INPUTS, STEP_OUTPUTS, VOCODER_AXES, VOCODER_INPUTS, VOCODER_OUTPUTS,
     VOCODER_STREAM_INPUTS, VOCODER_STREAM_OUTPUTS, cache_names, step_axes, stream_state_names,

@@ -25,11 +25,11 @@ import onnx
 import torch
 
 from edgetts.exporter import onnx_tools as T
-from edgetts.graphs import VOCODER_AXES, VOCODER_INPUTS, VOCODER_OUTPUTS
+from edgetts.engine.graphs import VOCODER_AXES, VOCODER_INPUTS, VOCODER_OUTPUTS
 from edgetts.exporter.tflite_vocoder import load_tflite_vocoder
 from edgetts.models.melgan import MBMelGAN, min_frames, receptive_field_frames
 
-# the runtime's names (edgetts.graphs): this graph is the bundles' vocoder role too
+# the runtime's names (edgetts.engine.graphs): this graph is the bundles' vocoder role too
 INPUTS, OUTPUTS, AXES = VOCODER_INPUTS, VOCODER_OUTPUTS, VOCODER_AXES
 
 # Tolerances, chosen from what was measured on real teacher mels and random mels:

@@ -51,7 +51,7 @@ def pytest_make_collect_report(collector):
 
 
 def _cuda_loads() -> bool:
-    from edgetts.providers import probe
+    from edgetts.engine.providers import probe
 
     return probe("cuda").loads
 

@@ -74,7 +74,7 @@ def test_doctor_reports_providers_honestly():
     assert r.exit_code == 0, r.output
     assert "onnxruntime" in r.output and "cpu        loads" in r.output
     # On a machine without a GPU the CUDA line must say why it does not load, not claim it does.
-    from edgetts.providers import probe
+    from edgetts.engine.providers import probe
 
     cuda = probe("cuda")
     assert ("cuda       loads" in r.output) == cuda.loads

@@ -10,11 +10,11 @@ import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 
-from edgetts import manifest
+from edgetts.engine import manifest
 from edgetts.cli import main
-from edgetts.compat import candidates, min_onnxruntime, parse_version, statuses
+from edgetts.engine.compat import candidates, min_onnxruntime, parse_version, statuses
 from edgetts.errors import BundleError
-from edgetts.voice import Voice
+from edgetts.engine.voice import Voice
 
 OLD_ORT = parse_version(ort.__version__) < (1, 12)
 

@@ -76,9 +76,9 @@ def _deployment(component):
 
 
 def test_serve_deployment_runs_a_real_command_and_probes_real_endpoints(tiny_bundle):
-    from edgetts.server import HttpAdapter
-    from edgetts.service import Service
-    from edgetts.voice import Voice
+    from edgetts.serving.server import HttpAdapter
+    from edgetts.serving.service import Service
+    from edgetts.engine.voice import Voice
 
     d = _deployment("serve")
     pod = d["spec"]["template"]["spec"]
@@ -138,8 +138,8 @@ def test_every_deployment_has_a_disruption_budget():
 
 @pytest.fixture(scope="module")
 def served_metrics(tiny_bundle):
-    from edgetts.service import Service
-    from edgetts.voice import Voice
+    from edgetts.serving.service import Service
+    from edgetts.engine.voice import Voice
 
     return Service(Voice.load(tiny_bundle, provider="cpu")).metrics.render()
 

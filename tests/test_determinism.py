@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from edgetts.config import EngineOptions, SynthesisOptions
-from edgetts.scheduler import Job, Scheduler
-from edgetts.voice import Voice
+from edgetts.serving.scheduler import Job, Scheduler
+from edgetts.engine.voice import Voice
 
 # five clauses in three sentences: groups of two, a clause alone, pauses between
 TEXT = "今天天气很好，我们一起去公园散步吧。前方五百米右转，请注意减速慢行。谢谢配合！"

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from edgetts.exporter import onnx_tools as T  # noqa: E402
 from edgetts.models.student import regulate as torch_regulate  # noqa: E402
-from edgetts.regulator import regulate  # noqa: E402
+from edgetts.engine.regulator import regulate  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import logging
 import pytest
 
 from edgetts.errors import EmptyTextError, FrontendError, UnsupportedTextError
-from edgetts.frontend import Frontend, FrontendOptions
-from edgetts.sentences import CUT_PAUSE, LONG_PAUSE, SHORT_PAUSE, split_clauses
-from edgetts.symbols import EOS_ID, SIL_ID
+from edgetts.text.frontend import Frontend, FrontendOptions
+from edgetts.text.sentences import CUT_PAUSE, LONG_PAUSE, SHORT_PAUSE, split_clauses
+from edgetts.text.symbols import EOS_ID, SIL_ID
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_letters_are_spelled_by_default(fe):
 
 
 def test_letters_skipped_with_warning_in_skip_mode(caplog):
-    with caplog.at_level(logging.WARNING, logger="edgetts.frontend"):
+    with caplog.at_level(logging.WARNING, logger="edgetts.text.frontend"):
         (u,) = Frontend(FrontendOptions(unknown="skip"))("A股上涨")
     assert u.pinyin == ["gu3", "shang4", "zhang3"]
     assert u.skipped == ["A"]
@@ -96,7 +96,7 @@ def test_letters_skipped_with_warning_in_skip_mode(caplog):
 
 
 def test_emoji_skipped_with_warning(fe, caplog):
-    with caplog.at_level(logging.WARNING, logger="edgetts.frontend"):
+    with caplog.at_level(logging.WARNING, logger="edgetts.text.frontend"):
         (u,) = fe("你好😀")
     assert u.pinyin == ["ni3", "hao3"] and u.skipped == ["😀"]
     assert "GRINNING FACE" in caplog.text

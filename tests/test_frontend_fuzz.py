@@ -4,8 +4,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgetts.errors import EmptyTextError, UnsupportedTextError
-from edgetts.frontend import Frontend, FrontendOptions
-from edgetts.symbols import EOS_ID, NUM_SYMBOLS, SIL_ID
+from edgetts.text.frontend import Frontend, FrontendOptions
+from edgetts.text.symbols import EOS_ID, NUM_SYMBOLS, SIL_ID
 
 FE = {p: Frontend(FrontendOptions(unknown=p)) for p in ("spell", "skip", "strict")}
 

@@ -14,9 +14,9 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from edgetts.cli import main
-from edgetts.phrase_cache import PhraseCache
-from edgetts.audio import AudioChunk, write_wav
-from edgetts.voice import Voice
+from edgetts.serving.phrase_cache import PhraseCache
+from edgetts.engine.audio import AudioChunk, write_wav
+from edgetts.engine.voice import Voice
 from test_server import Client, start, stop
 
 
@@ -76,7 +76,7 @@ def test_idle_and_slow_header_floods_leave_readyz_answering_and_are_closed(tiny_
     took the old service down (every request, /readyz included, got 503). Now they cost a
     socket each: /readyz answers throughout, and the server's header deadline (keep-alive 1 s
     here) closes every one of them however slowly it trickles."""
-    from edgetts.server import HttpLimits
+    from edgetts.serving.server import HttpLimits
 
     voice = Voice.load(tiny_bundle, provider="cpu", variant="fp32")
     svc, httpd, client = start(voice, server_kw={"limits": HttpLimits(keep_alive_s=1.0)})
@@ -265,7 +265,7 @@ def test_a_client_that_goes_away_stops_its_synthesis(tiny_bundle, batching, stre
 
 def test_retry_after_grows_with_the_queue(tiny_bundle):
     """Retry-After is the queue ahead of the client at the recent pace (2 to 60 s)."""
-    from edgetts.scheduler import Job
+    from edgetts.serving.scheduler import Job
 
     voice = Voice.load(tiny_bundle, provider="cpu", variant="fp32")
     svc, httpd, client = start(voice, max_queue=64)
@@ -284,7 +284,7 @@ def test_retry_after_grows_with_the_queue(tiny_bundle):
 
 
 def test_the_openapi_document_lists_every_route_and_field(served):
-    from edgetts.server import OPENAI_FIELDS, TTS_FIELDS
+    from edgetts.serving.server import OPENAI_FIELDS, TTS_FIELDS
 
     svc, client = served
     status, _, payload = client.request("GET", "/openapi.json")
@@ -342,7 +342,7 @@ def test_gpu_metrics_come_from_nvml_or_say_why_not(served):
     gives nothing and names the reason, and scraping never fails."""
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from edgetts.metrics import GpuCollector
+    from edgetts.serving.metrics import GpuCollector
 
     svc, client = served
     assert svc.metrics.gpu is None and b"edgetts_gpu_" not in client.request("GET", "/metrics")[2]

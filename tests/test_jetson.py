@@ -56,7 +56,7 @@ def test_unit_file_is_valid_and_hardened():
     assert exe[exe.index("--host") + 1] == "${EDGETTS_HOST}" and env["EDGETTS_HOST"] == "127.0.0.1"
     assert exe[exe.index("--port") + 1] == "${EDGETTS_PORT}" and env["EDGETTS_PORT"] == "8080"
     # a busy port or a voice that cannot open is not restarted every 3 s for ever
-    from edgetts.cli import EXIT_BAD_CONFIG, EXIT_PORT_UNAVAILABLE
+    from edgetts.cli.main import EXIT_BAD_CONFIG, EXIT_PORT_UNAVAILABLE
 
     assert set(s["RestartPreventExitStatus"].split()) == {str(EXIT_PORT_UNAVAILABLE), str(EXIT_BAD_CONFIG)}
     assert s["User"] == "edgetts" and "video" in s["SupplementaryGroups"].split()

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from edgetts.cli import main
 from edgetts.config import SynthesisOptions
-from edgetts.voice import Voice
+from edgetts.engine.voice import Voice
 
 TEXT = "验证码是384756。请用WeChat支付，谢谢！"
 

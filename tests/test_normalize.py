@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgetts.normalize import clean, normalize, read_digits
+from edgetts.text.normalize import clean, normalize, read_digits
 
 CASES = [
     # class, written, spoken
@@ -71,7 +71,7 @@ POLYPHONES = ["我去银行取钱", "他长大了", "重新开始", "音乐很�
 
 
 def _frontend_output():
-    from edgetts.frontend import Frontend
+    from edgetts.text.frontend import Frontend
 
     fe = Frontend()
     out = {}
@@ -81,7 +81,7 @@ def _frontend_output():
 
 
 def test_normalizer_is_wetext_on_this_interpreter():
-    from edgetts.normalize import backend
+    from edgetts.text.normalize import backend
 
     assert backend() == "wetext"  # never the cn2an fallback, Python 3.8 included
 
@@ -116,7 +116,7 @@ def test_grammars_load_once_when_threads_race(monkeypatch):
 
     import wetext
 
-    from edgetts import normalize as tn
+    from edgetts.text import normalize as tn
 
     built = []
     real = wetext.Normalizer
@@ -150,8 +150,8 @@ def test_grammars_load_only_for_text_that_needs_them(tiny_bundle):
     import sys
 
     code = """
-import edgetts.normalize as n
-from edgetts.voice import Voice
+import edgetts.text.normalize as n
+from edgetts.engine.voice import Voice
 v = Voice.load(%r, provider="cpu")
 v.synthesize_array("请注意，列车即将进站。")
 print(n._normalizer is None)

@@ -1,4 +1,4 @@
-"""edgetts.pipeline: clauses vocoded at once come out in order, bounded, with errors and early
+"""edgetts.engine.pipeline: clauses vocoded at once come out in order, bounded, with errors and early
 closes handled, every event reaching its clause as the decoder made it. Mechanics with plain
 Python clause vocoders (the real voice's audio through this path is checked against decoding and
 vocoding in turn in test_determinism). No test here depends on timing: where one must see the
@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from edgetts.events import ClauseEnd, ClauseStart, Frames
-from edgetts.pipeline import ClausePipeline
+from edgetts.engine.events import ClauseEnd, ClauseStart, Frames
+from edgetts.engine.pipeline import ClausePipeline
 
 
 def _events(clauses, frames_per_clause=5, fail_at=None):

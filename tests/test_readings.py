@@ -3,9 +3,9 @@ each rule read the way a Mandarin speaker reads it, and the quantities around th
 
 import pytest
 
-from edgetts import digits, script
-from edgetts.frontend import Frontend
-from edgetts.normalize import normalize
+from edgetts.text import digits, script
+from edgetts.text.frontend import Frontend
+from edgetts.text.normalize import normalize
 
 # The misreadings a user reported, and what a speaker says.
 REPORTED = [

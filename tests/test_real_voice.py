@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from edgetts.config import SynthesisOptions
-from edgetts.frontend import Frontend
-from edgetts.voice import Voice
+from edgetts.text.frontend import Frontend
+from edgetts.engine.voice import Voice
 
 TEXT = "今天天气很好，我们一起去公园散步吧。"
 

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from edgetts.cli import main
 from edgetts.config import SynthesisOptions
-from edgetts.decoder import open_decoder
+from edgetts.engine.decoder import open_decoder
 from edgetts.errors import BundleError, EmptyTextError, ProviderError
-from edgetts.audio import write_wav
-from edgetts.voice import Voice
+from edgetts.engine.audio import write_wav
+from edgetts.engine.voice import Voice
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def load_variant(bundle, variant):
     opset 17, ONNX Runtime 1.11 reads 16), the refusal must name the version, and None returns."""
     import onnxruntime as ort
 
-    from edgetts.compat import parse_version
+    from edgetts.engine.compat import parse_version
 
     if variant == "fp16" and parse_version(ort.__version__) < (1, 12):
         with pytest.raises(BundleError, match=r"needs onnxruntime >= 1\.12"):
@@ -77,7 +77,7 @@ def test_synthesize_yields_typed_chunks_of_the_right_length(voice):
 
 
 def voice_ids(text):
-    from edgetts.frontend import Frontend
+    from edgetts.text.frontend import Frontend
 
     return Frontend()(text)[0].ids
 
@@ -245,7 +245,7 @@ def test_graphs_are_hashed_when_opened(bundle, tmp_path):
     """Voice.load hashes the graphs it opens (hashing a whole bundle costs more than opening a
     variant): a corrupt graph of another variant is named when that variant is opened, and by
     a full manifest check (edgetts doctor)."""
-    from edgetts import manifest
+    from edgetts.engine import manifest
 
     b = _copy(bundle, tmp_path)
     with open(os.path.join(b, "decoder_step.int8.onnx"), "r+b") as f:
@@ -294,7 +294,7 @@ def test_unknown_variant(bundle):
 
 
 def test_explicit_gpu_provider_that_cannot_run_is_an_error(bundle):
-    from edgetts.providers import probe
+    from edgetts.engine.providers import probe
 
     if probe("cuda").loads:
         pytest.skip("CUDA really works here")
@@ -351,7 +351,7 @@ def test_gpu_fp16_static_cache_with_io_binding_matches_cpu(bundle, voice):
 def test_bench_measures_a_configuration_in_a_subprocess(bundle):
     """`edgetts bench` mechanics on the tiny bundle: a real subprocess per configuration, figures
     that are consistent with each other, and unavailable providers listed as skipped."""
-    from edgetts import bench
+    from edgetts.cli import bench
 
     rows = bench.run_all(["ort-fp32-t1", "tensorrt-fp16"], bundle, repeats=1, echo=lambda m: None)
     ok, trt = rows
@@ -381,7 +381,7 @@ def test_bench_side_by_side_against_another_build(bundle, root):
     """--against runs each configuration on another checkout's runtime too (here this one, by
     its folder), just before this build's row, and the ratios are against the baseline named;
     the windowed-vocoder row really runs the windowed vocoder."""
-    from edgetts import bench
+    from edgetts.cli import bench
 
     rows = bench.run_all(["ort-fp32-t2-windowed"], bundle, repeats=1, echo=lambda m: None,
                          against=(os.path.join(root, "runtime"), bundle))
@@ -401,7 +401,7 @@ def test_probe_keeps_ort_log_level_and_its_notices_off_stderr(monkeypatch, capfd
 
     import onnxruntime as ort
 
-    from edgetts import providers
+    from edgetts.engine import providers
 
     calls = []
     monkeypatch.setattr(ort, "set_default_logger_severity", lambda level: calls.append(level))

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edgetts.phrase_cache import PhraseCache
-from edgetts.scheduler import Scheduler
-from edgetts.server import Server
-from edgetts.service import Service
-from edgetts.voice import Voice
+from edgetts.serving.phrase_cache import PhraseCache
+from edgetts.serving.scheduler import Scheduler
+from edgetts.serving.server import Server
+from edgetts.serving.service import Service
+from edgetts.engine.voice import Voice
 
 
 class Client:
@@ -355,7 +355,7 @@ def test_warmup_command(tiny_bundle):
 
 
 def test_warmup_covers_the_longest_clause():
-    from edgetts.frontend import Frontend
+    from edgetts.text.frontend import Frontend
 
     lengths = [len(u.spoken) for u in Frontend()(Voice.WARMUP_TEXT)]
     assert lengths == [1, 40]  # the front-end's shortest and longest clause (max_clause_chars)
@@ -368,7 +368,7 @@ def test_done_and_fail_from_two_threads_end_a_job_once():
     import threading
     import time
 
-    from edgetts.scheduler import Job
+    from edgetts.serving.scheduler import Job
 
     class SlowEvent(threading.Event):
         def is_set(self):

@@ -6,9 +6,9 @@ import logging
 import pytest
 
 from edgetts.errors import LexiconError, SSMLError
-from edgetts.frontend import Frontend, FrontendOptions
-from edgetts.lexicon import Lexicon, make_entry
-from edgetts.ssml import PARAGRAPH_PAUSE, SENTENCE_PAUSE, is_ssml, parse
+from edgetts.text.frontend import Frontend, FrontendOptions
+from edgetts.text.lexicon import Lexicon, make_entry
+from edgetts.text.ssml import PARAGRAPH_PAUSE, SENTENCE_PAUSE, is_ssml, parse
 
 
 def read(text, **kw):

@@ -18,8 +18,8 @@ import pytest
 
 from edgetts.config import EngineOptions, SynthesisOptions
 from edgetts.errors import BundleError
-from edgetts.vocoder import OnnxVocoder, StatefulStream, StatefulVocoder
-from edgetts.voice import Voice
+from edgetts.engine.vocoder import OnnxVocoder, StatefulStream, StatefulVocoder
+from edgetts.engine.voice import Voice
 
 TOL = 1.0 / 32768  # one 16-bit PCM step
 
@@ -175,7 +175,7 @@ def test_finish_takes_the_last_frames_with_it(voice, windowed, real_mel):
 def _decoded(voice, text, group):
     import collections
 
-    from edgetts.events import ClauseEnd, Frames
+    from edgetts.engine.events import ClauseEnd, Frames
 
     v = Voice(voice.bundle, voice.config, voice.sessions, voice.variant, voice.providers,
               EngineOptions(decode_group=group, parallel_clauses=4))

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from edgetts import symbols as S
+from edgetts.text import symbols as S
 
 
 def test_table_shape():

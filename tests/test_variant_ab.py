@@ -69,7 +69,7 @@ def test_blind_pairs_on_the_real_voice(default_bundle, tmp_path):
     assert sorted(key) == ["00", "01"]
     import soundfile as sf
 
-    from edgetts.voice import Voice
+    from edgetts.engine.voice import Voice
 
     fp32 = Voice.load(default_bundle, provider="cpu", variant="fp32")
     for i, text in enumerate(sentences):

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from edgetts.exporter import onnx_tools as T  # noqa: E402
 from edgetts.exporter.vocoder import export_vocoder  # noqa: E402
 from edgetts.models.melgan import HOP, min_frames, receptive_field_frames  # noqa: E402
-from edgetts.vocoder import OnnxVocoder, StreamingVocoder  # noqa: E402
+from edgetts.engine.vocoder import OnnxVocoder, StreamingVocoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from wyoming.error import Error
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped, SynthesizeVoice
 
-from edgetts.voice import Voice
-from edgetts.wyoming_server import split_complete
+from edgetts.engine.voice import Voice
+from edgetts.serving.wyoming_server import split_complete
 from test_server import start, stop
 
 

@@ -22,19 +22,19 @@ __all__ = ["AudioChunk", "EdgeTTSError", "EngineOptions", "Lexicon", "Mark", "Sy
 def __getattr__(name: str) -> Any:
     """The public names, imported on first use."""
     if name == "Voice":
-        from .voice import Voice
+        from .engine.voice import Voice
         return Voice
     if name in ("AudioChunk", "write_wav", "write_wav_stream"):
-        from . import audio
+        from .engine import audio
         return getattr(audio, name)
     if name in ("SynthesisOptions", "EngineOptions", "VoiceConfig"):
         from . import config
         return getattr(config, name)
     if name == "Lexicon":
-        from .lexicon import Lexicon
+        from .text.lexicon import Lexicon
         return Lexicon
     if name == "Mark":
-        from .marks import Mark
+        from .engine.marks import Mark
         return Mark
     if name == "EdgeTTSError":
         from .errors import EdgeTTSError

@@ -14,11 +14,11 @@ import tritonclient.grpc as tg
 import tritonclient.http as th
 from tritonclient.utils import InferenceServerException
 
-from edgetts.phrase_cache import PhraseCache
-from edgetts.scheduler import Scheduler
-from edgetts.service import Service
-from edgetts.triton import MODEL, STREAM_MODEL, serve_triton
-from edgetts.voice import Voice
+from edgetts.serving.phrase_cache import PhraseCache
+from edgetts.serving.scheduler import Scheduler
+from edgetts.serving.service import Service
+from edgetts.serving.triton import MODEL, STREAM_MODEL, serve_triton
+from edgetts.engine.voice import Voice
 
 # Same text, same audio as Voice.synthesize, within 1e-3 (the float rounding of batched
 # matmuls fed back through the autoregressive decoder, as over HTTP) plus one int16 step.

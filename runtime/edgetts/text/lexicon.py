@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from .errors import LexiconError
+from ..errors import LexiconError
 from .script import is_han
 from .symbols import syllable_to_symbols
 

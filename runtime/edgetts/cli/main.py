@@ -13,11 +13,11 @@ from typing import Optional
 
 import click
 
-from . import __version__
-from .compat import MEANT_FOR
-from .config import UNKNOWN_POLICIES
-from .errors import BindError, EdgeTTSError
-from .providers import PROVIDERS
+from .. import __version__
+from ..engine.compat import MEANT_FOR
+from ..config import UNKNOWN_POLICIES
+from ..errors import BindError, EdgeTTSError
+from ..engine.providers import PROVIDERS
 
 # One list of each choice, from the modules that define them.
 PROVIDER_CHOICES = ("auto",) + tuple(PROVIDERS)
@@ -55,7 +55,7 @@ def _lexicon_option(f):
 def _load_lexicon(path: Optional[str], exit_code: int = 1):
     if not path:
         return None
-    from .lexicon import Lexicon
+    from ..text.lexicon import Lexicon
 
     try:
         return Lexicon.load(path)
@@ -91,7 +91,7 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
              lexicon: Optional[str]) -> None:
     """Show how TEXT (plain or SSML) is read: spoken form, pinyin, symbols and ids of every
     utterance, its pause, and any prosody rate or volume."""
-    from .frontend import Frontend, FrontendOptions
+    from ..text.frontend import Frontend, FrontendOptions
 
     fe = Frontend(FrontendOptions(unknown=unknown, ssml=ssml, lexicon=_load_lexicon(lexicon)))
     try:
@@ -139,10 +139,10 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
 def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbose, ssml, lexicon,
         marks_path) -> None:
     """Speak TEXT (plain or SSML, or stdin) into a WAV file, stdout, or raw PCM."""
-    from . import marks as marks_io
-    from .config import SynthesisOptions
-    from .audio import pcm16, timed, write_wav, write_wav_stream
-    from .voice import Voice
+    from ..engine import marks as marks_io
+    from ..config import SynthesisOptions
+    from ..engine.audio import pcm16, timed, write_wav, write_wav_stream
+    from ..engine.voice import Voice
 
     text = _read_text(text)
     if not raw and output != "-":  # before any synthesis: a wrong path fails in a moment
@@ -239,8 +239,8 @@ class _Fatal(click.ClickException):
 
 
 def _load_voice(voice, provider, variant, threads=0, exit_code=1):
-    from .config import EngineOptions
-    from .voice import Voice
+    from ..config import EngineOptions
+    from ..engine.voice import Voice
 
     try:
         return Voice.load(voice, provider=provider, variant=variant, engine=EngineOptions(threads=threads))
@@ -298,10 +298,10 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
           keep_alive_s, body_timeout_s, wyoming, lexicon) -> None:
     """Run the HTTP service (POST /v1/tts, POST /v1/audio/speech, /metrics, /healthz, /readyz),
     and Wyoming beside it with --wyoming."""
-    from .phrase_cache import PhraseCache
-    from .scheduler import Scheduler
-    from .server import HttpLimits, serve as run
-    from .service import Service
+    from ..serving.phrase_cache import PhraseCache
+    from ..serving.scheduler import Scheduler
+    from ..serving.server import HttpLimits, serve as run
+    from ..serving.service import Service
 
     token = os.environ.get("EDGETTS_TOKEN")
     source = "EDGETTS_TOKEN"
@@ -383,10 +383,10 @@ def triton(voice, host, http_port, grpc_port, metrics_port, provider, variant, t
         raise _Fatal("edgetts triton needs PyTriton: pip install 'edgetts[triton]' in a venv made from "
                      "the system's Python 3.8-3.12 (`make triton` does this; see README, Scale-out)",
                      EXIT_BAD_CONFIG)
-    from .phrase_cache import PhraseCache
-    from .scheduler import Scheduler
-    from .service import Service
-    from .triton import serve_triton
+    from ..serving.phrase_cache import PhraseCache
+    from ..serving.scheduler import Scheduler
+    from ..serving.service import Service
+    from ..serving.triton import serve_triton
 
     v = _served_voice(voice, provider, variant, threads, lexicon)
     sched = Scheduler(v, max_queue=max_queue, batching=True, max_batch=max_batch)
@@ -431,7 +431,7 @@ def warmup(voice, provider, variant) -> None:
 def bench(voice, configs, repeats, json_path, baseline) -> None:
     """Speed and memory of every configuration that runs here, side by side (see docs in bench.py)."""
     from . import bench as b
-    from .bundle import locate
+    from ..engine.bundle import locate
 
     names = [c.name for c in b.CONFIGS] if not configs else [n.strip() for n in configs.split(",") if n.strip()]
     bad = [n for n in names if n not in b.BY_NAME]
@@ -460,9 +460,9 @@ def bench(voice, configs, repeats, json_path, baseline) -> None:
 def doctor(voice: Optional[str], open_voice: bool, provider: str) -> None:
     """Check this machine: Python, ONNX Runtime, which providers really load, the voice and which
     of its variants this ONNX Runtime opens."""
-    from . import normalize
-    from .bundle import locate
-    from .providers import AUTO_ORDER, onnxruntime_version, probe
+    from ..text import normalize
+    from ..engine.bundle import locate
+    from ..engine.providers import AUTO_ORDER, onnxruntime_version, probe
 
     click.echo("edgetts       %s" % __version__)
     click.echo("python        %s (%s, %s)" % (platform.python_version(), platform.machine(),
@@ -498,8 +498,8 @@ def doctor(voice: Optional[str], open_voice: bool, provider: str) -> None:
 
 def _doctor_variants(bundle: str, ort_version: Optional[str]) -> None:
     """Every variant of the voice: whether this ONNX Runtime opens it, or why not."""
-    from . import manifest
-    from .compat import statuses
+    from ..engine import manifest
+    from ..engine.compat import statuses
 
     try:
         config = manifest.load(bundle)

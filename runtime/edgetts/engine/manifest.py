@@ -12,9 +12,9 @@ import os
 from typing import Dict, Iterable, List
 
 from .compat import MEANT_FOR, min_onnxruntime
-from .config import CacheLayout, GraphInfo, VoiceConfig
-from .errors import BundleError
-from .symbols import SYMBOLS
+from ..config import CacheLayout, GraphInfo, VoiceConfig
+from ..errors import BundleError
+from ..text.symbols import SYMBOLS
 
 FORMAT_VERSION = 1  # what this edgetts writes and reads
 ROLES = ("text_encoder", "decoder_step", "vocoder")

@@ -34,7 +34,7 @@ import numpy as np
 
 from .service import Service, ServiceError, SpeakRequest
 
-log = logging.getLogger("edgetts.triton")
+log = logging.getLogger("edgetts.serving.triton")
 
 MODEL = "edgetts"
 STREAM_MODEL = "edgetts_stream"

@@ -33,8 +33,8 @@ from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from . import __version__
-from .errors import BindError
+from .. import __version__
+from ..errors import BindError
 from .service import Service, ServiceError, SpeakRequest
 
 log = logging.getLogger("edgetts.wyoming")

@@ -28,10 +28,10 @@ import time
 from collections import deque
 from typing import Deque, List, Optional
 
-from .config import SynthesisOptions
-from .events import ClauseStart
-from .pipeline import ClausePipeline
-from .voice import ClauseTask
+from ..config import SynthesisOptions
+from ..engine.events import ClauseStart
+from ..engine.pipeline import ClausePipeline
+from ..engine.voice import ClauseTask
 
 log = logging.getLogger(__name__)
 

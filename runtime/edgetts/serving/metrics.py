@@ -152,7 +152,7 @@ class GpuCollector:
         except Exception as exc:  # NVMLError: no library, no driver, no such device
             self.reason = "NVML is not available: %s" % exc
         if self.reason:
-            logging.getLogger("edgetts.metrics").info("no GPU metrics: %s", self.reason)
+            logging.getLogger("edgetts.serving.metrics").info("no GPU metrics: %s", self.reason)
 
     def describe(self) -> List:
         return []
@@ -166,7 +166,7 @@ class GpuCollector:
             util = nv.nvmlDeviceGetUtilizationRates(h)
             procs = nv.nvmlDeviceGetComputeRunningProcesses(h)
         except Exception as exc:
-            logging.getLogger("edgetts.metrics").debug("NVML read failed: %s", exc)
+            logging.getLogger("edgetts.serving.metrics").debug("NVML read failed: %s", exc)
             return
         label = [str(self.device)]
         for name, doc, value in (

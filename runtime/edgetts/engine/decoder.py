@@ -15,7 +15,7 @@ from typing import Iterator, List, Optional
 
 import numpy as np
 
-from .config import CacheLayout
+from ..config import CacheLayout
 from .graphs import STEP_INPUTS, STEP_OUTPUTS
 
 

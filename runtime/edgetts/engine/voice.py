@@ -14,8 +14,8 @@ benchmarks). Text → audio goes through one path:
 3. ``decode_batch``: the decoder step runs once per r frames over a batch of clauses (of one
    request, or of several requests in the service), yielding ``ClauseStart`` / ``Frames`` /
    ``ClauseEnd`` events per clause;
-4. the vocoding pipeline (``edgetts.pipeline``) hands each clause's events to its
-   ``ClauseAudio`` (``edgetts.clause_audio``), in a thread per clause, and yields the chunks in
+4. the vocoding pipeline (``edgetts.engine.pipeline``) hands each clause's events to its
+   ``ClauseAudio`` (``edgetts.engine.clause_audio``), in a thread per clause, and yields the chunks in
    clause order: the first chunk arrives long before the clause is decoded.
 
 The same text, options and variant give the same samples, streamed or whole, batched or alone,
@@ -40,12 +40,12 @@ from .audio import AudioChunk
 from .bundle import locate
 from .clause_audio import ClauseAudio, ClauseAudios
 from .compat import candidates
-from .config import EngineOptions, GraphInfo, SynthesisOptions, VoiceConfig
+from ..config import EngineOptions, GraphInfo, SynthesisOptions, VoiceConfig
 from .decoder import StepDecoder, device_of, open_decoder
-from .errors import BundleError, ProviderError
+from ..errors import BundleError, ProviderError
 from .events import ClauseEnd, ClauseStart, Event, Frames
-from .frontend import Frontend, FrontendOptions, Utterance
-from .lexicon import Lexicon
+from ..text.frontend import Frontend, FrontendOptions, Utterance
+from ..text.lexicon import Lexicon
 from .pipeline import ClausePipeline
 from .providers import PROVIDERS, resolve
 from .regulator import durations, regulate
@@ -91,7 +91,7 @@ class Voice:
         self.batch_invariant = info.precision != "int8"
         single = not self.batch_invariant or device_of(providers) != "cpu"
         self.decode_group = 1 if single else min(self.engine.decode_group, self.parallel_clauses)
-        # every pipeline of this voice shares the cores (edgetts.pipeline.ClausePipeline)
+        # every pipeline of this voice shares the cores (edgetts.engine.pipeline.ClausePipeline)
         self.cores = threading.Semaphore(cores)
         self._open_stages()
 
@@ -203,7 +203,7 @@ class Voice:
         The front-end runs now, so bad text raises FrontendError here, before any audio. With
         `pipeline` a decoder thread runs the encoder and the decoder steps of every clause while
         up to ``parallel_clauses`` clauses are vocoded at once in threads of their own
-        (``edgetts.pipeline``), their chunks handed out in order; memory stays bounded on long
+        (``edgetts.engine.pipeline``), their chunks handed out in order; memory stays bounded on long
         text, and closing the iterator early stops the threads. Without it, this thread decodes
         and vocodes in turn. Both give the same samples.
         """
@@ -352,7 +352,7 @@ class Voice:
         vocoder from its minimum window up to its largest (first window + context on the left
         and right, up to 256 kept frames + twice the context).
         """
-        from . import normalize
+        from ..text import normalize
 
         t = time.perf_counter()
         normalize.backend()  # load the grammars now, not inside the first request

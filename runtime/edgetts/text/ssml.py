@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple
 
-from .errors import SSMLError
+from ..errors import SSMLError
 
 log = logging.getLogger(__name__)
 

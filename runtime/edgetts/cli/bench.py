@@ -31,7 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
@@ -57,7 +57,7 @@ class Config:
     vocoder: str = "auto"     # "windowed": the overlapping-window vocoder even where a stateful one is
     parallel: int = 0         # clauses vocoded at once (0: the voice's default)
     note: str = ""
-    worker: str = "edgetts.bench"  # the module run as `python -m WORKER NAME` to measure it
+    worker: str = "edgetts.cli.bench"  # the module run as `python -m WORKER NAME` to measure it
 
 
 CONFIGS = [
@@ -128,7 +128,7 @@ def _available(cfg: Config) -> Optional[str]:
         if importlib.util.find_spec("torch") is None:
             return "torch is not installed (pip install 'edgetts[export]')"
         return None
-    from .providers import probe
+    from ..engine.providers import probe
 
     r = probe(cfg.provider)
     return None if r.loads else "%s provider does not load here: %s" % (cfg.provider, r.detail)
@@ -136,8 +136,8 @@ def _available(cfg: Config) -> Optional[str]:
 
 def run_config(cfg: Config, voice_dir: Optional[str], repeats: int) -> dict:
     """Measure one ONNX configuration in this process (the worker side)."""
-    from .config import EngineOptions
-    from .voice import Voice
+    from ..config import EngineOptions
+    from ..engine.voice import Voice
 
     steps: List[float] = []
     voc: List[float] = []
@@ -166,7 +166,7 @@ def measure(cfg: Config, synth: Callable[[str], Iterable], vocoder_seconds: Call
     """Time `synth` on every sentence: a warm-up, then `repeats` timed passes. `steps` is the
     list the synthesizer appends each decoder step's seconds to; `vocoder_seconds()` the total
     time inside the vocoder so far."""
-    from .audio import timed
+    from ..engine.audio import timed
 
     per: Dict[str, dict] = {}
     all_steps: List[float] = []
@@ -242,7 +242,10 @@ def run_all(names: List[str], voice_dir: Optional[str], repeats: int, echo=print
             echo("%-22s skipped: %s" % (name, why))
             continue
         if against is not None and cfg.kind == "onnx":
-            rows.append(_run_worker(cfg, against[1], repeats, echo, "old: " + name,
+            old = cfg
+            if os.path.exists(os.path.join(against[0], "edgetts", "bench.py")):
+                old = replace(cfg, worker="edgetts.bench")  # a build from before the layered package
+            rows.append(_run_worker(old, against[1], repeats, echo, "old: " + name,
                                     {"PYTHONPATH": os.path.abspath(against[0])}))
         rows.append(_run_worker(cfg, voice_dir, repeats, echo, name, {}))
     return rows
@@ -365,7 +368,7 @@ def report(rows: List[dict], voice_dir: str, repeats: int, json_path: Optional[s
 
 
 def main(argv=None) -> int:
-    """Worker entry: ``python -m edgetts.bench CONFIG`` prints one JSON line."""
+    """Worker entry: ``python -m edgetts.cli.bench CONFIG`` prints one JSON line."""
     import argparse
 
     ap = argparse.ArgumentParser(description="measure one benchmark configuration")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
-from .config import GraphInfo
+from ..config import GraphInfo
 
 # (release, newest ai.onnx opset it implements, newest IR version it reads), oldest first, from
 # ONNX Runtime's versioning table (docs/Versioning.md). Checked here: 1.11.1 opens opset-16 /

@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .audio import AudioChunk
-from .config import SynthesisOptions, VoiceConfig
+from ..config import SynthesisOptions, VoiceConfig
 from .events import ClauseEnd, ClauseStart, Event, Frames
 from .marks import Mark, clause_marks
 from .vocoder import StatefulVocoder, StreamingVocoder, Vocoder

@@ -53,13 +53,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .config import UNKNOWN_POLICIES
-from .errors import BindError
+from ..config import UNKNOWN_POLICIES
+from ..errors import BindError
 from .metrics import CONTENT_TYPE
 from .service import OPENAI_VOICES, Service, ServiceError, SpeakRequest, Speech
-from .audio import wav_header
+from ..engine.audio import wav_header
 
-log = logging.getLogger("edgetts.server")
+log = logging.getLogger("edgetts.serving.server")
 
 FORMATS = ("wav", "pcm")
 

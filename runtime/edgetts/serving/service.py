@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass
 from typing import AsyncIterator, List, Optional
 
-from .config import SynthesisOptions
-from .errors import EdgeTTSError, FrontendError
-from .manifest import sha256
+from ..config import SynthesisOptions
+from ..errors import EdgeTTSError, FrontendError
+from ..engine.manifest import sha256
 from .metrics import LiveReads, ServiceMetrics
 from .phrase_cache import PhraseCache, phrase_key
 from .scheduler import Job, JobTimeout, QueueFull, Scheduler
-from .audio import pcm16
+from ..engine.audio import pcm16
 
 # Voice names OpenAI clients send; they all mean the served voice, so those clients work unchanged.
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage",

@@ -15,7 +15,7 @@ from typing import NamedTuple, Optional, Union
 
 import numpy as np
 
-from .frontend import Utterance
+from ..text.frontend import Utterance
 
 
 class ClauseStart(NamedTuple):

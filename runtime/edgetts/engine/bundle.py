@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional
 
-from .errors import BundleError
+from ..errors import BundleError
 
 MANIFEST = "voice.json"
 

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import normalize as tn
-from . import script, ssml
+from . import script
+from . import ssml
 from .script import is_han
-from .config import UNKNOWN_POLICIES
-from .errors import EmptyTextError, FrontendError, UnsupportedTextError
+from ..config import UNKNOWN_POLICIES
+from ..errors import EmptyTextError, FrontendError, UnsupportedTextError
 from .lexicon import Lexicon
 from .sentences import Clause, split_clauses
 from .ssml import Span

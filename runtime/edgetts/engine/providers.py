@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from .errors import ProviderError
+from ..errors import ProviderError
 
 PROBE_MODEL = os.path.join(os.path.dirname(__file__), "data", "probe.onnx")
 
