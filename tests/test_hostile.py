@@ -284,7 +284,7 @@ def test_retry_after_grows_with_the_queue(tiny_bundle):
 
 
 def test_the_openapi_document_lists_every_route_and_field(served):
-    from edgetts.serving.server import OPENAI_FIELDS, TTS_FIELDS
+    from edgetts.serving.schema import OpenAISpeechRequest, TtsRequest
 
     svc, client = served
     status, _, payload = client.request("GET", "/openapi.json")
@@ -297,8 +297,11 @@ def test_the_openapi_document_lists_every_route_and_field(served):
         got = client.request(method.upper(), path, {"text": "你好"} if method == "post" else None)[0]
         assert got not in (404, 405), path
     schemas = doc["components"]["schemas"]
-    assert set(schemas["TtsRequest"]["properties"]) == set(TTS_FIELDS)
-    assert set(schemas["OpenAISpeechRequest"]["properties"]) == set(OPENAI_FIELDS)
+    assert set(schemas["TtsRequest"]["properties"]) == set(TtsRequest.model_fields) > {"text", "speed"}
+    assert set(schemas["OpenAISpeechRequest"]["properties"]) == set(OpenAISpeechRequest.model_fields) > {"input"}
+    speed = schemas["TtsRequest"]["properties"]["speed"]["anyOf"][0]
+    assert (speed["minimum"], speed["maximum"]) == (0.25, 4.0)
+    assert schemas["TtsRequest"]["properties"]["text"]["maxLength"] == svc.max_text_chars
 
 
 def test_sigterm_answers_503_draining_at_once_while_a_stream_finishes(tiny_bundle, tmp_path):

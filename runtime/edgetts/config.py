@@ -10,6 +10,10 @@ from typing import Any, Dict, List, Optional, Tuple
 # What the front-end does with characters the voice cannot say (frontend.py explains each).
 UNKNOWN_POLICIES = ("spell", "skip", "strict")
 
+# The speaking rate a request may ask for (1 = the voice's own; durations are divided by it), on
+# every interface: SynthesisOptions, the CLI, the HTTP schema, SSML <prosody rate>, Triton.
+SPEED_MIN, SPEED_MAX = 0.25, 4.0
+
 
 @dataclass(frozen=True)
 class CacheLayout:
@@ -94,8 +98,8 @@ class SynthesisOptions:
     lexicon: Optional[Any] = None   # a lexicon.Lexicon; None: the voice's (Voice.lexicon)
 
     def __post_init__(self) -> None:
-        if self.speed is not None and not (0.25 <= self.speed <= 4.0):
-            raise ValueError("speed must be between 0.25 and 4.0, got %r" % (self.speed,))
+        if self.speed is not None and not (SPEED_MIN <= self.speed <= SPEED_MAX):
+            raise ValueError("speed must be between %g and %g, got %r" % (SPEED_MIN, SPEED_MAX, self.speed))
         for name in ("max_frames_per_symbol", "first_chunk_frames", "chunk_frames", "max_chunk_frames"):
             v = getattr(self, name)
             if v is not None and v < 1:

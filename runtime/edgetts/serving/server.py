@@ -53,19 +53,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..config import UNKNOWN_POLICIES
 from ..errors import BindError
 from .metrics import CONTENT_TYPE
-from .service import OPENAI_VOICES, Service, ServiceError, SpeakRequest, Speech
+from . import schema
+from .service import Service, ServiceError, SpeakRequest, Speech
 from ..engine.audio import wav_header
 
 log = logging.getLogger("edgetts.serving.server")
-
-FORMATS = ("wav", "pcm")
-
-# the fields each speech endpoint accepts (the OpenAPI document lists the same)
-TTS_FIELDS = ("text", "voice", "format", "stream", "speed", "unknown", "ssml", "marks")
-OPENAI_FIELDS = ("model", "input", "voice", "response_format", "speed", "instructions", "stream_format")
 
 
 @dataclass(frozen=True)
@@ -82,75 +76,20 @@ class HttpLimits:
 
 # -- request bodies → SpeakRequest ------------------------------------------------------------------
 
-def parse_tts(body: dict, svc: Service) -> Tuple[SpeakRequest, str, bool]:
+def parse_tts(body) -> Tuple[SpeakRequest, str, bool]:
     """Validate a /v1/tts body → (request, format, stream); ServiceError names the field."""
-    _only(body, TTS_FIELDS)
-    req = SpeakRequest(text=_text(body.get("text"), "text"), speed=_speed(body.get("speed")),
-                       unknown=_choice(body.get("unknown", "spell"), "unknown", UNKNOWN_POLICIES),
-                       ssml=None if body.get("ssml") is None else _bool(body.get("ssml"), "ssml"),
-                       marks=_bool(body.get("marks", False), "marks"),
-                       voice=_str_or_none(body.get("voice"), "voice"))
-    fmt = _choice(body.get("format", "wav"), "format", FORMATS)
-    stream = _bool(body.get("stream", False), "stream")
-    if req.marks and stream:
+    b = schema.parse(schema.TtsRequest, body)
+    if b.marks and b.stream:
         raise ServiceError(422, "unsupported_value", "'marks' needs \"stream\": false: the answer is one "
                            "JSON document with the audio and the timestamps")
-    return req, fmt, stream
+    req = SpeakRequest(text=b.text, speed=b.speed, unknown=b.unknown, ssml=b.ssml, marks=b.marks,
+                       voice=b.voice)
+    return req, b.format, b.stream
 
 
-def parse_openai(body: dict, svc: Service) -> Tuple[SpeakRequest, str, bool]:
-    _only(body, OPENAI_FIELDS)
-    _str_or_none(body.get("model"), "model")
-    req = SpeakRequest(text=_text(body.get("input"), "input"), speed=_speed(body.get("speed")),
-                       voice=_str_or_none(body.get("voice"), "voice"))
-    return req, _choice(body.get("response_format", "wav"), "response_format", FORMATS), True
-
-
-def _only(body, allowed) -> None:
-    extra = sorted(set(body) - set(allowed))
-    if extra:
-        raise ServiceError(422, "unknown_field", "unknown field(s) %s; allowed: %s"
-                           % (", ".join(extra), ", ".join(sorted(allowed))))
-
-
-def _text(v, field: str) -> str:
-    if v is None:
-        raise ServiceError(422, "missing_field", "%r is required: the text to speak" % field)
-    if not isinstance(v, str):
-        raise ServiceError(422, "wrong_type", "%r must be a string, got %s" % (field, _json_type(v)))
-    return v
-
-
-def _choice(v, field: str, allowed) -> str:
-    if not isinstance(v, str) or v not in allowed:
-        raise ServiceError(422, "unsupported_" + ("format" if "format" in field else "value"),
-                           "%r must be one of %s, got %s" % (field, ", ".join(allowed), json.dumps(v)))
-    return v
-
-
-def _bool(v, field: str) -> bool:
-    if not isinstance(v, bool):
-        raise ServiceError(422, "wrong_type", "%r must be true or false, got %s" % (field, _json_type(v)))
-    return v
-
-
-def _speed(v) -> Optional[float]:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.25 <= v <= 4.0):
-        raise ServiceError(422, "bad_speed", "'speed' must be a number from 0.25 to 4.0, got %s" % json.dumps(v))
-    return float(v)
-
-
-def _str_or_none(v, field: str) -> Optional[str]:
-    if v is not None and not isinstance(v, str):
-        raise ServiceError(422, "wrong_type", "%r must be a string, got %s" % (field, _json_type(v)))
-    return v
-
-
-def _json_type(v) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
-            dict: "an object", type(None): "null"}.get(type(v), type(v).__name__)
+def parse_openai(body) -> Tuple[SpeakRequest, str, bool]:
+    b = schema.parse(schema.OpenAISpeechRequest, body)
+    return SpeakRequest(text=b.input, speed=b.speed, voice=b.voice), b.response_format, True
 
 
 def _ctype(fmt: str, sr: int) -> str:
@@ -256,7 +195,7 @@ class HttpAdapter:
             raise ServiceError(401, "unauthorized", "missing or wrong bearer token",
                                {"WWW-Authenticate": 'Bearer realm="edgetts"'})
 
-    async def _body(self, request: Request) -> dict:
+    async def _body(self, request: Request):
         h = request.headers
         length = h.get("content-length")
         if h.get("transfer-encoding", "").lower() == "chunked" or length is None:
@@ -299,8 +238,6 @@ class HttpAdapter:
         except RecursionError:  # json's parser recurses per nesting level
             raise ServiceError(400, "invalid_json", "the body is nested too deeply; requests are flat "
                                "JSON objects")
-        if not isinstance(body, dict):
-            raise ServiceError(422, "wrong_type", "the body must be a JSON object, got %s" % _json_type(body))
         return body
 
     # -- endpoints -------------------------------------------------------------------------------
@@ -329,11 +266,11 @@ class HttpAdapter:
 
     async def tts(self, request: Request) -> Response:
         self.svc.admit()  # a draining service answers at once, before reading the body
-        return await self._speak(request, *parse_tts(await self._body(request), self.svc))
+        return await self._speak(request, *parse_tts(await self._body(request)))
 
     async def openai_speech(self, request: Request) -> Response:
         self.svc.admit()
-        return await self._speak(request, *parse_openai(await self._body(request), self.svc))
+        return await self._speak(request, *parse_openai(await self._body(request)))
 
     async def _speak(self, request: Request, req: SpeakRequest, fmt: str, stream: bool) -> Response:
         tracked = request.scope["edgetts"]["tracked"]
@@ -402,8 +339,10 @@ async def _until_gone(request: Request, work: Awaitable, speech: Speech):
 
 
 def openapi_document(adapter: HttpAdapter) -> dict:
-    """OpenAPI 3.1 for the endpoints above (the tests check it lists every route and field)."""
-    err = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    """OpenAPI 3.1 for the endpoints above; the request schemas are generated from the models
+    the service validates with (``edgetts.serving.schema``)."""
+    err = {"description": "error",
+           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
     audio = {"description": "audio (WAV or raw PCM16; chunked when streamed)",
              "content": {"audio/wav": {}, "audio/pcm": {}}}
 
@@ -421,7 +360,6 @@ def openapi_document(adapter: HttpAdapter) -> dict:
             op["security"] = [{"bearer": []}, {}]
         return {"get": op}
 
-    s = {"type": "string"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "edgetts", "version": "1"},
@@ -436,27 +374,7 @@ def openapi_document(adapter: HttpAdapter) -> dict:
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                    "code": s, "message": s}}}},
-                "TtsRequest": {"type": "object", "required": ["text"], "additionalProperties": False,
-                               "properties": {
-                                   "text": {"type": "string", "maxLength": adapter.svc.max_text_chars},
-                                   "voice": s, "format": {"enum": list(FORMATS), "default": "wav"},
-                                   "stream": {"type": "boolean", "default": False},
-                                   "speed": {"type": "number", "minimum": 0.25, "maximum": 4.0},
-                                   "unknown": {"enum": list(UNKNOWN_POLICIES), "default": "spell"},
-                                   "ssml": {"type": "boolean"},
-                                   "marks": {"type": "boolean", "default": False}}},
-                "OpenAISpeechRequest": {"type": "object", "required": ["input"], "additionalProperties": False,
-                                        "properties": {
-                                            "model": s, "input": {"type": "string",
-                                                                  "maxLength": adapter.svc.max_text_chars},
-                                            "voice": {"type": "string", "examples": list(OPENAI_VOICES)},
-                                            "response_format": {"enum": list(FORMATS), "default": "wav"},
-                                            "speed": {"type": "number", "minimum": 0.25, "maximum": 4.0},
-                                            "instructions": s, "stream_format": s}},
-            },
+            "schemas": schema.schemas(adapter.svc.max_text_chars),
         },
     }
 

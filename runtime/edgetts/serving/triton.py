@@ -11,10 +11,10 @@ clause-level batching, limits):
   (gRPC streaming), then the final flag. Its callable is an async generator, so many requests
   stream at once, their decoder steps batched by the same scheduler.
 
-Contract. Inputs: ``TEXT`` (BYTES, one UTF-8 string per row), optional ``SPEED`` (FP32, 0.25–4)
-and ``SSML`` (BOOL; absent = detect a leading ``<speak``). Outputs: ``AUDIO`` (INT16 mono PCM;
-rows of one request padded to the longest), ``AUDIO_LENGTH`` (INT32, samples in each row) and
-``SAMPLE_RATE`` (INT32). Errors carry the HTTP service's codes and messages, e.g.
+Contract. Inputs: ``TEXT`` (BYTES, one UTF-8 string per row), optional ``SPEED`` (FP32,
+``config.SPEED_MIN``–``SPEED_MAX``) and ``SSML`` (BOOL; absent = detect a leading ``<speak``).
+Outputs: ``AUDIO`` (INT16 mono PCM; rows of one request padded to the longest), ``AUDIO_LENGTH``
+(INT32, samples in each row) and ``SAMPLE_RATE`` (INT32). Errors carry the HTTP service's codes and messages, e.g.
 ``unsayable_text: nothing sayable is left in the text``.
 
 What PyTriton cannot do (README): an error fails the whole batch the dynamic batcher formed, not
@@ -32,6 +32,7 @@ from typing import AsyncIterator, Dict, List
 
 import numpy as np
 
+from ..config import SPEED_MAX, SPEED_MIN
 from .service import Service, ServiceError, SpeakRequest
 
 log = logging.getLogger("edgetts.serving.triton")
@@ -137,8 +138,9 @@ def parse_rows(request) -> List[SpeakRequest]:
         sp = None
         if speed is not None:
             sp = float(np.asarray(speed).reshape(len(texts), -1)[i][0])
-            if not (0.25 <= sp <= 4.0):
-                raise TritonError("bad_speed: SPEED must be a number from 0.25 to 4.0, got %g" % sp)
+            if not (SPEED_MIN <= sp <= SPEED_MAX):
+                raise TritonError("bad_speed: SPEED must be a number from %g to %g, got %g"
+                                  % (SPEED_MIN, SPEED_MAX, sp))
         ss = None if ssml is None else bool(np.asarray(ssml).reshape(len(texts), -1)[i][0])
         rows.append(SpeakRequest(text=s, speed=sp, ssml=ss))
     return rows

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple
 
+from ..config import SPEED_MAX, SPEED_MIN
 from ..errors import SSMLError
 
 log = logging.getLogger(__name__)
@@ -204,9 +205,9 @@ def _prosody(el, style: Span, out: List[Span]) -> None:
     new = style
     if rate is not None:
         r = style.rate * _relative(rate, RATE_WORDS, "rate", allow_db=False)
-        if not 0.25 <= r <= 4.0:
-            raise SSMLError("<prosody rate=%r> gives a rate of %.2f; it must stay within 0.25-4"
-                            % (rate, r))
+        if not SPEED_MIN <= r <= SPEED_MAX:
+            raise SSMLError("<prosody rate=%r> gives a rate of %.2f; it must stay within %g-%g"
+                            % (rate, r, SPEED_MIN, SPEED_MAX))
         new = replace(new, rate=r)
     if volume is not None:
         v = style.volume * _relative(volume.strip(), VOLUME_WORDS, "volume", allow_db=True)
