@@ -5,6 +5,12 @@ the service's scheduler, idle or with every core busy with another process.
 Equality is exact (``np.array_equal``), not a tolerance: vocoder calls are sized from frame counts
 alone, and with the FP32 and INT8 graphs on ONNX Runtime's CPU provider a clause's frames do not
 depend on what it is decoded with (FP32 batches are bit-identical row by row; INT8 never batches).
+
+One stated exception: ONNX Runtime 1.11 (the Jetson Nano's) computes a row of an FP32 decoder batch
+of 4 or more clauses (12+ matrix rows) with other kernels than the same clause alone: frames within
+6.4e-6, audio within 1.8 steps of 16-bit PCM on these texts (batches of 2 and 3 are exact, so
+``synthesize``, which decodes at most 2 clauses together, stays exact). On 1.31 every batch size
+is exact. So the service's batched scheduler is held to 3 steps on runtimes older than 1.31.
 """
 
 import queue
@@ -94,8 +100,12 @@ def test_the_service_scheduler_gives_the_same_samples_as_synthesize(voice, batch
         assert max(sizes) > 1  # the requests really were decoded together
     if not voice.batch_invariant:
         assert set(sizes) <= {1}  # INT8: one clause per wave
+    import onnxruntime as ort
+
+    older = tuple(int(x) for x in ort.__version__.split(".")[:2]) < (1, 31)
+    steps = 3.0 if batching and older and max(sizes) >= 4 else 0.0  # see the module's docstring
     for a, b in zip(got, alone):
-        assert np.array_equal(a, b)
+        assert a.shape == b.shape and np.abs(a - b).max() * 32768 <= steps
 
 
 def test_the_same_samples_from_threads_sharing_the_voice(voice):
