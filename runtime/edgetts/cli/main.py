@@ -14,14 +14,9 @@ from typing import Optional
 import click
 
 from .. import __version__
-from ..engine.compat import MEANT_FOR
-from ..config import UNKNOWN_POLICIES
 from ..errors import BindError, EdgeTTSError
-from ..engine.providers import PROVIDERS
-
-# One list of each choice, from the modules that define them.
-PROVIDER_CHOICES = ("auto",) + tuple(PROVIDERS)
-VARIANT_CHOICES = tuple(MEANT_FOR)
+from ..serving.limits import MAX_BATCH, MAX_BODY_KB
+from . import options as opt
 
 CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
 
@@ -38,18 +33,6 @@ def _read_text(text: Optional[str]) -> str:
                 "stdin is not valid UTF-8 (byte %d): %s" % (exc.start, exc.reason), param_hint="TEXT"
             )
     return text
-
-
-def _ssml_option(f):
-    return click.option("--ssml/--no-ssml", default=None,
-                        help="Read the text as SSML, or as plain text (default: SSML when it "
-                             "starts with <speak).")(f)
-
-
-def _lexicon_option(f):
-    return click.option("--lexicon", type=click.Path(dir_okay=False), default=None,
-                        envvar="EDGETTS_LEXICON", show_envvar=True,
-                        help="User lexicon: word<TAB>pinyin or word<TAB>=alias lines.")(f)
 
 
 def _load_lexicon(path: Optional[str], exit_code: int = 1):
@@ -82,11 +65,10 @@ def main(verbose: int) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("text", required=False)
-@click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default="spell",
-              show_default=True, help="What to do with characters the voice cannot say.")
+@opt.unknown
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@_ssml_option
-@_lexicon_option
+@opt.ssml
+@opt.lexicon
 def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bool],
              lexicon: Optional[str]) -> None:
     """Show how TEXT (plain or SSML) is read: spoken form, pinyin, symbols and ids of every
@@ -122,18 +104,13 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
 @click.option("-o", "--output", default="out.wav", show_default=True,
               help="WAV file to write; '-' writes the WAV to stdout.")
 @click.option("--raw", is_flag=True, help="Write raw 16-bit PCM to stdout, flushed per chunk.")
-@click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
-@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
-              show_default=True, help="ONNX Runtime execution provider.")
-@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default=None,
-              help="Graph precision (default: fp16 on a GPU, fp32 on the CPU).")
-@click.option("--speed", type=click.FloatRange(0.25, 4.0), default=None, help="Speaking rate, 1 = normal.")
-@click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default="spell",
-              show_default=True, help="What to do with characters the voice cannot say.")
+@opt.voice_options
+@opt.speed
+@opt.unknown
 @click.option("--play", is_flag=True, help="Also play the audio (needs aplay, paplay or ffplay).")
 @click.option("-v", "--verbose", "verbose", is_flag=True, help="Print RTF and first-audio latency.")
-@_ssml_option
-@_lexicon_option
+@opt.ssml
+@opt.lexicon
 @click.option("--marks", "marks_path", type=click.Path(dir_okay=False), default=None,
               help="Also write per-character timestamps: JSON lines, or WebVTT if FILE ends in .vtt.")
 def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbose, ssml, lexicon,
@@ -258,31 +235,23 @@ def _served_voice(voice, provider, variant, threads, lexicon):
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
+@opt.voice_options
+@opt.threads
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; 0.0.0.0 exposes the service to the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
-              show_default=True)
-@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default=None)
-@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Vocoder threads (0 = auto).")
 @click.option("--token-file", type=click.Path(dir_okay=False), default=None,
               help="File holding a bearer token that /v1/* and /metrics then require "
                    "(or set EDGETTS_TOKEN).")
 @click.option("--cache-dir", default=None, help="Phrase cache folder that survives restarts.")
-@click.option("--cache-mb", type=click.IntRange(0, 1 << 20), default=64, show_default=True,
-              help="Memory phrase cache size.")
 @click.option("--disk-cache-mb", type=click.IntRange(0, 1 << 22), default=512, show_default=True)
 @click.option("--batching/--no-batching", default=True, show_default=True,
               help="Decode concurrent requests together (clause-level batching).")
-@click.option("--max-batch", type=click.IntRange(1, 64), default=8, show_default=True)
-@click.option("--max-queue", type=click.IntRange(1, 10000), default=32, show_default=True,
-              help="Requests that may wait; more get 503 with Retry-After.")
-@click.option("--max-text", type=click.IntRange(1, 1 << 20), default=2000, show_default=True,
-              help="Characters per request (more gets 413).")
-@click.option("--max-body-kb", type=click.IntRange(1, 1 << 20), default=64, show_default=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=60, show_default=True,
-              help="Seconds a request may take (504 after that).")
+@click.option("--max-batch", type=click.IntRange(1, 64), default=MAX_BATCH, show_default=True,
+              help="Clauses of concurrent requests decoded together.")
+@opt.service_limits
+@click.option("--max-body-kb", type=click.IntRange(1, 1 << 20), default=MAX_BODY_KB, show_default=True,
+              help="Request body size (more gets 413).")
 @click.option("--drain", "drain_s", type=click.FloatRange(0, 3600), default=30, show_default=True,
               help="Seconds SIGTERM waits for in-flight requests.")
 @click.option("--keep-alive", "keep_alive_s", type=click.FloatRange(0.5, 3600), default=5, show_default=True,
@@ -292,7 +261,7 @@ def _served_voice(voice, provider, variant, threads, lexicon):
 @click.option("--wyoming", "wyoming", default=None, metavar="URI", envvar="EDGETTS_WYOMING",
               help="Also serve the Wyoming protocol (Home Assistant), e.g. tcp://127.0.0.1:10200 "
                    "(or set EDGETTS_WYOMING; empty means off).")
-@_lexicon_option
+@opt.lexicon
 def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, cache_mb,
           disk_cache_mb, batching, max_batch, max_queue, max_text, max_body_kb, timeout_s, drain_s,
           keep_alive_s, body_timeout_s, wyoming, lexicon) -> None:
@@ -355,24 +324,19 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
+@opt.voice_options
+@opt.threads
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address Triton binds (HTTP, gRPC, metrics); 0.0.0.0 exposes it to the network.")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--grpc-port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=8002, show_default=True)
-@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto", show_default=True)
-@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default=None)
-@click.option("--threads", type=click.IntRange(0, 256), default=0, help="Vocoder threads (0 = auto).")
 @click.option("--max-batch", type=click.IntRange(1, 64), default=16, show_default=True,
               help="Largest batch Triton's dynamic batcher forms (and the decoder's wave size).")
 @click.option("--queue-delay-us", type=click.IntRange(0, 10_000_000), default=2000, show_default=True,
               help="How long the dynamic batcher may hold a request to fill a batch.")
-@click.option("--max-queue", type=click.IntRange(1, 10000), default=64, show_default=True)
-@click.option("--max-text", type=click.IntRange(1, 1 << 20), default=2000, show_default=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=60, show_default=True)
-@click.option("--cache-mb", type=click.IntRange(0, 1 << 20), default=64, show_default=True)
-@_lexicon_option
+@opt.service_limits
+@opt.lexicon
 def triton(voice, host, http_port, grpc_port, metrics_port, provider, variant, threads, max_batch,
            queue_delay_us, max_queue, max_text, timeout_s, cache_mb, lexicon) -> None:
     """Serve the voice as Triton Inference Server models (edgetts, edgetts_stream) through
@@ -405,10 +369,7 @@ def triton(voice, host, http_port, grpc_port, metrics_port, provider, variant, t
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--voice", "voice", default=None, help="Voice bundle folder (default: see doctor).")
-@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
-              show_default=True)
-@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default=None)
+@opt.voice_options
 def warmup(voice, provider, variant) -> None:
     """Open the sessions and synthesize once: builds and caches TensorRT engines before serving."""
     t = time.perf_counter()
@@ -420,7 +381,7 @@ def warmup(voice, provider, variant) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--voice", "voice", default=None, help="Voice bundle folder.")
+@opt.voice
 @click.option("--configs", default=None,
               help="Comma-separated configurations (default: all; unavailable ones are listed as skipped).")
 @click.option("--repeats", type=click.IntRange(1, 100), default=3, show_default=True,
@@ -451,12 +412,11 @@ def bench(voice, configs, repeats, json_path, baseline) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--voice", "voice", default=None, help="Voice bundle folder to check.")
+@opt.voice
 @click.option("--open", "open_voice", is_flag=True,
               help="Also open the voice as `serve` would (default variant for --provider) and exit "
                    "78 with the reason if it cannot: the installer runs this before enabling the unit.")
-@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto",
-              show_default=True, help="Provider for --open.")
+@opt.provider
 def doctor(voice: Optional[str], open_voice: bool, provider: str) -> None:
     """Check this machine: Python, ONNX Runtime, which providers really load, the voice and which
     of its variants this ONNX Runtime opens."""

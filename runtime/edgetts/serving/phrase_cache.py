@@ -22,6 +22,8 @@ import threading
 from collections import OrderedDict
 from typing import Optional
 
+from .limits import CACHE_MB
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"ETTSPCM2"  # + 8-byte length + 32-byte SHA-256 of the PCM + the PCM
@@ -41,7 +43,7 @@ def phrase_key(voice_id: str, variant: str, utterances, options: dict) -> str:
 
 
 class PhraseCache:
-    def __init__(self, memory_bytes: int = 64 << 20, directory: Optional[str] = None,
+    def __init__(self, memory_bytes: int = CACHE_MB << 20, directory: Optional[str] = None,
                  disk_bytes: int = 512 << 20):
         self.memory_bytes = memory_bytes
         self.disk_bytes = disk_bytes

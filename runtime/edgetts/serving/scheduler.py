@@ -29,6 +29,7 @@ from collections import deque
 from typing import Deque, List, Optional
 
 from ..config import SynthesisOptions
+from .limits import MAX_BATCH, MAX_QUEUE
 from ..engine.events import ClauseStart
 from ..engine.pipeline import ClausePipeline
 from ..engine.voice import ClauseTask
@@ -85,7 +86,7 @@ class Scheduler:
     # let the next clause be vocoded while the client reads one, and bound the threads per job
     JOB_WIDTH = 2
 
-    def __init__(self, voice, max_queue: int = 16, batching: bool = False, max_batch: int = 8):
+    def __init__(self, voice, max_queue: int = MAX_QUEUE, batching: bool = False, max_batch: int = MAX_BATCH):
         self.voice = voice
         self.batching = batching
         self.max_batch = max(1, max_batch) if voice.batch_invariant else 1

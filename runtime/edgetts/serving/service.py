@@ -25,6 +25,7 @@ from ..errors import EdgeTTSError, FrontendError
 from ..engine.manifest import sha256
 from .metrics import LiveReads, ServiceMetrics
 from .phrase_cache import PhraseCache, phrase_key
+from .limits import MAX_BODY_KB, MAX_TEXT_CHARS, REQUEST_TIMEOUT_S
 from .scheduler import Job, JobTimeout, QueueFull, Scheduler
 from ..engine.audio import pcm16
 
@@ -197,8 +198,8 @@ class Service:
     """Everything a request needs; the adapters call ``speak`` from the asyncio loop."""
 
     def __init__(self, voice, voice_id: str = "default", cache: Optional[PhraseCache] = None,
-                 scheduler: Optional[Scheduler] = None, max_text_chars: int = 2000,
-                 max_body_bytes: int = 64 << 10, request_timeout_s: float = 60.0,
+                 scheduler: Optional[Scheduler] = None, max_text_chars: int = MAX_TEXT_CHARS,
+                 max_body_bytes: int = MAX_BODY_KB << 10, request_timeout_s: float = REQUEST_TIMEOUT_S,
                  token: Optional[str] = None):
         self.voice = voice
         self.voice_id = voice_id

@@ -124,12 +124,6 @@ class Lexicon:
                 raise LexiconError("%s:%d: %s" % (path, n, exc))
         return cls(entries, source=os.path.abspath(path))
 
-    @classmethod
-    def from_env(cls) -> Optional["Lexicon"]:
-        """The lexicon named by ``EDGETTS_LEXICON``, or None."""
-        path = os.environ.get("EDGETTS_LEXICON")
-        return cls.load(path) if path else None
-
     def split(self, text: str) -> List[Tuple[str, Optional[Entry]]]:
         """`text` cut into (piece, entry) with entry None for text between entries.
 
