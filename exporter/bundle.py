@@ -39,24 +39,20 @@ from edgetts.exporter.vocoder import FP16_CHECK as FP16_VOCODER_CHECK
 from edgetts.models.melgan import HOP, SAMPLE_RATE, MBMelGAN, min_frames, receptive_field_frames
 from edgetts.models.stream_vocoder import StreamingVocoderGraph
 from edgetts.models.student import Student
-from edgetts.engine.compat import MEANT_FOR, min_onnxruntime
+from edgetts.engine import variants as V
+from edgetts.engine.compat import min_onnxruntime
 from edgetts.engine import manifest as manifest_io
 from edgetts.config import CacheLayout, GraphInfo, VoiceConfig
 from edgetts.engine.manifest import sha256
 from edgetts.text.symbols import SYMBOLS
 from edgetts.engine.vocoder import OnnxVocoder, StatefulVocoder
 
-# The CPU graphs (fp32, int8) are written at opset 16, the newest that ONNX Runtime 1.11 (the
-# Jetson Nano's JetPack 4.6 wheel) reads, so one set of CPU graphs serves old and new runtimes.
-# Opset 17 only adds the LayerNormalization op; at 16 it is written as ReduceMean/Sub/Pow/Sqrt/Div,
-# which ONNX Runtime's optimizer fuses back into one LayerNormalization kernel. Measured on the
-# 2-core x86 CPU (`edgetts say` of three dev sentences, 7.4 s of audio, ORT 1.31, fp32,
-# interleaved): opset 17 RTF 0.029/0.028, opset 16 RTF 0.028/0.029; on ORT 1.11 (Python 3.8)
-# the opset-16 graphs run at RTF 0.035/0.037. The FP16 GPU graphs stay at 17, where the
-# LayerNormalization op keeps its statistics in FP32.
-CPU_OPSET = 16
-GPU_OPSET = 17
-VARIANTS = ("fp32", "int8", "fp16", "nano")
+# Opsets and roles per variant come from the runtime's table (edgetts.engine.variants).
+CPU_OPSET = V.VARIANTS["fp32"].opset
+GPU_OPSET = V.VARIANTS["fp16"].opset
+NANO_OPSET = V.VARIANTS["nano"].opset
+VARIANTS = ("fp32", "int8", "fp16", "nano")  # the order they are built in
+assert set(VARIANTS) == set(V.VARIANTS)
 
 # Tolerances (ONNX Runtime CPU against PyTorch, or against the FP32 graph), and why:
 # - FP32 graphs vs PyTorch: the same float32 math in another order; attention and LayerNorm
@@ -128,7 +124,7 @@ class BundleBuilder:
             self.failures.append("%s: opset %d written, %d intended" % (file, written, opset))
         io = _io(self._path(file))
         info = GraphInfo(file, sha256(self._path(file)), precision, written, extra.get("cache"),
-                         m.ir_version, min_onnxruntime(written, m.ir_version), MEANT_FOR[variant],
+                         m.ir_version, min_onnxruntime(written, m.ir_version), V.MEANT_FOR[variant],
                          io["inputs"], io["outputs"])
         self.graphs.setdefault(variant, {})[role] = info
 
@@ -345,8 +341,8 @@ class BundleBuilder:
             self._record("fp16", "vocoder", voc16, "fp16", GPU_OPSET)
         if "nano" in variants:
             self.log("[4/4] nano graphs (Jetson Nano: opset 13, TensorRT 8.2 operators)")
-            tmp = [self.encoder("nano32", 13), self.decoder("nano32", 13, True),
-                   self.vocoder_graph("nano32", 13, True)]
+            tmp = [self.encoder("nano32", NANO_OPSET), self.decoder("nano32", NANO_OPSET, True),
+                   self.vocoder_graph("nano32", NANO_OPSET, True)]
             files = ["text_encoder.nano.onnx", "decoder_step_static.nano.onnx", "vocoder.nano.onnx"]
             for src, dst in zip(tmp, files):
                 self._fp16(src, dst)
@@ -354,7 +350,8 @@ class BundleBuilder:
                 self._nano_check(dst)
             cmp["nano"] = self.compare(enc32, files[0], self._encoder_feeds(), FP16)
             for role, f in zip(("text_encoder", "decoder_step", "vocoder"), files):
-                self._record("nano", role, f, "fp16", 13, **({"cache": "static"} if role == "decoder_step" else {}))
+                self._record("nano", role, f, "fp16", NANO_OPSET,
+                             **({"cache": "static"} if role == "decoder_step" else {}))
         os.remove(self._path(dec32s))
         if self.failures:
             raise T.ExportError("export failed validation:\n  - " + "\n  - ".join(self.failures))

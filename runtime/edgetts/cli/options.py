@@ -7,12 +7,12 @@ from __future__ import annotations
 import click
 
 from ..config import SPEED_MAX, SPEED_MIN, UNKNOWN_POLICIES
-from ..engine.compat import MEANT_FOR
+from ..engine.variants import VARIANTS
 from ..engine.providers import PROVIDERS
 from ..serving.limits import CACHE_MB, MAX_QUEUE, MAX_TEXT_CHARS, REQUEST_TIMEOUT_S
 
 PROVIDER_CHOICES = ("auto",) + tuple(PROVIDERS)
-VARIANT_CHOICES = tuple(MEANT_FOR)
+VARIANT_CHOICES = tuple(VARIANTS)
 
 
 def _stack(*decorators):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 from ..config import GraphInfo
+from .variants import MEANT_FOR, PREFERENCE  # noqa: F401  (the variant table; read here)
 
 # (release, newest ai.onnx opset it implements, newest IR version it reads), oldest first, from
 # ONNX Runtime's versioning table (docs/Versioning.md). Checked here: 1.11.1 opens opset-16 /
@@ -32,21 +33,6 @@ ORT_RELEASES: Tuple[Tuple[Tuple[int, int], int, int], ...] = (
     ((1, 18), 21, 10),
     ((1, 20), 22, 10),
 )
-
-# What each variant is for, best first per device; the exporter records these in the manifest.
-MEANT_FOR: Dict[str, Tuple[str, ...]] = {
-    "fp16": ("tensorrt", "cuda"),
-    "nano": ("tensorrt", "cuda"),
-    "fp32": ("cpu",),
-    "int8": ("cpu",),
-}
-PREFERENCE = {
-    # FP16 graphs on a GPU; the opset-13 Nano profile where the runtime is too old for them.
-    "gpu": ("fp16", "nano", "fp32", "int8"),
-    # ORT's CPU provider does not compute in FP16 (3-6x slower), so FP16 graphs come last there.
-    "cpu": ("fp32", "int8", "nano", "fp16"),
-}
-
 
 def parse_version(text: str) -> Tuple[int, int]:
     """'1.11.1' → (1, 11); '1.20.0.dev2024' → (1, 20)."""

@@ -49,6 +49,7 @@ from ..text.lexicon import Lexicon
 from .pipeline import ClausePipeline
 from .providers import PROVIDERS, resolve
 from .regulator import durations, regulate
+from .variants import VARIANTS
 from .vocoder import OnnxVocoder, StatefulVocoder, StreamingVocoder, Vocoder
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,13 @@ class Voice:
         info = config.graphs[variant]["decoder_step"]
         cores = os.cpu_count() or 1
         self.parallel_clauses = self.engine.clauses_at_once(cores)
-        # Dynamic INT8 quantizes each call's activations with one scale for the whole batch, so
-        # a clause's frames would depend on the clause batched with it: INT8 decodes alone. So
-        # do GPUs: a batch of two is a new input shape, for which TensorRT would build an engine
-        # inside a request (warmup() covers the shapes of one clause at a time). A group is at
-        # most the clauses in hand at once (the pipeline opens a group's clauses together).
-        self.batch_invariant = info.precision != "int8"
+        # A variant that is not batch-invariant (dynamic INT8) decodes alone: a clause's frames
+        # would depend on the clause batched with it. So do GPUs: a batch of two is a new input
+        # shape, for which TensorRT would build an engine inside a request (warmup() covers the
+        # shapes of one clause at a time). A group is at most the clauses in hand at once (the
+        # pipeline opens a group's clauses together).
+        known = VARIANTS.get(variant)
+        self.batch_invariant = known.batch_invariant if known else info.precision != "int8"
         single = not self.batch_invariant or device_of(providers) != "cpu"
         self.decode_group = 1 if single else min(self.engine.decode_group, self.parallel_clauses)
         # every pipeline of this voice shares the cores (edgetts.engine.pipeline.ClausePipeline)

@@ -35,13 +35,14 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from .. import __version__
 from ..errors import BindError
+from ..text.sentences import LONG_MARKS
 from .service import Service, ServiceError, SpeakRequest
 
 log = logging.getLogger("edgetts.wyoming")
 
-# a sentence is complete once one of these follows it (the front-end's long pauses, and a
-# Latin full stop before a space)
-_SENTENCE_END = re.compile(r"[。！？!?；;…\n]+|\.(?=\s)")
+# a sentence is complete once one of the front-end's long-pause marks follows it, or a Latin full
+# stop before a space
+_SENTENCE_END = re.compile(r"[%s]+|\.(?=\s)" % re.escape("".join(sorted(LONG_MARKS))))
 
 
 def split_complete(text: str):

@@ -40,16 +40,17 @@ from .script import is_han
 from ..config import UNKNOWN_POLICIES
 from ..errors import EmptyTextError, FrontendError, UnsupportedTextError
 from .lexicon import Lexicon
-from .sentences import Clause, split_clauses
+from .sentences import SENTENCE_MARKS, Clause, split_clauses
 from .ssml import Span
 from .symbols import EOS, SIL, SYMBOL_TO_ID, WORD_BREAK, syllable_to_symbols
 
 log = logging.getLogger(__name__)
 
 
-# A sentence and the marks that end it (no "." : it is a decimal point in 12.5).
-_SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?\n]+|$)")
-_SENTENCE_END = re.compile(r"[。！？!?\n]\s*$")
+# A sentence and the marks that end it (sentences.SENTENCE_MARKS or a line break).
+_ENDS = re.escape(SENTENCE_MARKS) + r"\n"
+_SENTENCE = re.compile(r"[^%s]*(?:[%s]+|$)" % (_ENDS, _ENDS))
+_SENTENCE_END = re.compile(r"[%s]\s*$" % _ENDS)
 
 # How Chinese speakers commonly read Latin letters, in TONE3 pinyin.
 LETTER_PINYIN = {

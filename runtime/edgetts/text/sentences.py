@@ -17,7 +17,11 @@ LONG_PAUSE = 0.35
 SHORT_PAUSE = 0.15
 CUT_PAUSE = 0.05  # between the parts of a clause cut for length
 
-LONG_MARKS = set("。！？!?；;…\n")
+# The marks, one definition each (the front-end's sentence splitting and the Wyoming adapter's
+# sentence detection read them too). A sentence ends at SENTENCE_MARKS or a line break, never at
+# "." (the decimal point in 12.5); every long mark gives a long pause.
+SENTENCE_MARKS = "。！？!?"
+LONG_MARKS = set(SENTENCE_MARKS + "；;…\n")
 SHORT_MARKS = set("，、：,:")
 
 
