@@ -99,7 +99,7 @@ class SynthesisOptions:
 
     def __post_init__(self) -> None:
         if self.speed is not None and not (SPEED_MIN <= self.speed <= SPEED_MAX):
-            raise ValueError("speed must be between %g and %g, got %r" % (SPEED_MIN, SPEED_MAX, self.speed))
+            raise ValueError("speed must be between %s and %s, got %r" % (SPEED_MIN, SPEED_MAX, self.speed))
         for name in ("max_frames_per_symbol", "first_chunk_frames", "chunk_frames", "max_chunk_frames"):
             v = getattr(self, name)
             if v is not None and v < 1:

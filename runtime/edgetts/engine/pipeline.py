@@ -46,11 +46,47 @@ ClauseVocoder = Callable[[Event], List[Any]]
 _POLL_S = 0.05  # how often blocked threads look whether the pipeline was closed
 
 
+class Cores:
+    """At most `n` threads compute at once (a voice's decoders and vocoder calls share one).
+    Urgent work waiting for a core (a decoder, or a request's calls before its first audio) gets
+    the next free one before any other: under load a new request's first chunk does not queue
+    behind the rest of other requests' audio."""
+
+    def __init__(self, n: int):
+        self._free = max(1, n)
+        self._urgent_waiting = 0
+        self._cv = threading.Condition()
+
+    def acquire(self, urgent: bool = False) -> None:
+        with self._cv:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while self._free == 0 or (not urgent and self._urgent_waiting):
+                    self._cv.wait()
+                self._free -= 1
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+
+    def release(self) -> None:
+        with self._cv:
+            self._free += 1
+            self._cv.notify_all()
+
+    def __enter__(self) -> "Cores":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class _Clause:
     """One clause's events in, its chunks out, vocoded in a thread of its own."""
 
     def __init__(self, start: ClauseStart, vocoder: ClauseVocoder, stop: threading.Event,
-                 first_audio: threading.Event, cores: threading.Semaphore):
+                 first_audio: threading.Event, cores: Cores):
         # unbounded: a clause's events are a few hundred small arrays, and the slots bound how
         # many clauses there are
         self.events: "queue.Queue[Union[Event, _Failed]]" = queue.Queue()
@@ -100,8 +136,12 @@ class _Clause:
             self.chunks.put(_Failed(exc))
 
     def _vocode(self, event: Event) -> List[Any]:
-        with self._cores:  # no more threads computing than cores (see ClausePipeline)
+        # no more threads computing than cores (see ClausePipeline); the request's first audio first
+        self._cores.acquire(urgent=not self._first_audio.is_set())
+        try:
             return self._vocoder(event)
+        finally:
+            self._cores.release()
 
     def read(self, stop: threading.Event) -> Iterator[Any]:
         """The clause's chunks as they come, until its end (raises what its thread raised)."""
@@ -131,19 +171,19 @@ class ClausePipeline:
     or ``fail``; ``feed(events)`` does all of that from a decoder thread of its own. The reader
     iterates the pipeline.
 
-    ``cores`` (shared by every pipeline of a voice): at most that many threads compute at once.
-    A decoder holds one while it decodes and each vocoder call takes one. More runnable threads
-    than cores would only time-slice them, each evicting the others' weights and activations
-    from the caches; this way the decoder, which feeds everything, never waits for a core, and
-    the vocoders fill the rest.
+    ``cores`` (``Cores``, shared by every pipeline of a voice): at most that many threads compute
+    at once. A decoder holds one while it decodes and each vocoder call takes one. More runnable
+    threads than cores would only time-slice them, each evicting the others' weights and
+    activations from the caches; this way the decoder, which feeds everything, never waits for a
+    core behind vocoder calls, and the vocoders fill the rest.
     """
 
     def __init__(self, clause_vocoder: Callable[[ClauseStart], ClauseVocoder], width: int = 2,
-                 cores: Optional[threading.Semaphore] = None):
+                 cores: Optional[Cores] = None):
         if width < 1:
             raise ValueError("width must be at least 1, got %r" % (width,))
         self._make = clause_vocoder
-        self._cores = cores or threading.Semaphore(os.cpu_count() or 1)
+        self._cores = cores or Cores(os.cpu_count() or 1)
         self._width = width
         self._in_hand = 0                 # clauses started and not yet read to their end
         self._room = threading.Condition()
@@ -173,7 +213,7 @@ class ClausePipeline:
             try:
                 self._wait_for_room()
             finally:
-                self._cores.acquire()
+                self._cores.acquire(urgent=True)
         else:
             self._wait_for_room()
         with self._room:  # one thread starts clauses: the room seen above is still there
@@ -220,7 +260,7 @@ class ClausePipeline:
         return self
 
     def _decode(self, events: Iterable[Event]) -> None:
-        self._cores.acquire()  # the decoder computes between events (the generator's next())
+        self._cores.acquire(urgent=True)  # the decoder computes between events (the generator's next())
         try:
             for event in events:
                 if self._stop.is_set():

@@ -38,7 +38,7 @@ VARIANTS: Dict[str, Variant] = {v.name: v for v in (
 )}
 
 # Which variant a device opens first: FP16 graphs on a GPU, the opset-13 Nano profile where the
-# runtime is too old for them; ORT's CPU provider does not compute in FP16 (3-6x slower), so FP16
+# runtime is too old for them; ORT's CPU provider does not compute in FP16 (much slower), so FP16
 # graphs come last there.
 PREFERENCE: Dict[str, Tuple[str, ...]] = {
     "gpu": ("fp16", "nano", "fp32", "int8"),

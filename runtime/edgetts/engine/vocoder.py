@@ -118,7 +118,7 @@ class StreamingVocoder:
     ``chunk`` up to ``max_chunk``), so the overlap's share shrinks as the clause goes on while
     the audio stays ahead of playback: a window of n frames plays for n hops, and the next one
     of ``grow · n`` frames is ready in time wherever synthesis runs faster than real time by
-    more than ``grow`` (RTF below 1/grow: 0.5 by default, a Jetson Nano's CPU measures 0.35).
+    more than ``grow`` (RTF below 1/grow: 0.5 by default).
     """
 
     MAX_CHUNK = 256  # default largest window (kept frames) when the decoder has run ahead

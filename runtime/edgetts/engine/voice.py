@@ -28,7 +28,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import threading
 import time
 from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union
 
@@ -46,7 +45,7 @@ from ..errors import BundleError, ProviderError
 from .events import ClauseEnd, ClauseStart, Event, Frames
 from ..text.frontend import Frontend, FrontendOptions, Utterance
 from ..text.lexicon import Lexicon
-from .pipeline import ClausePipeline
+from .pipeline import ClausePipeline, Cores
 from .providers import PROVIDERS, resolve
 from .regulator import durations, regulate
 from .variants import VARIANTS
@@ -94,7 +93,7 @@ class Voice:
         single = not self.batch_invariant or device_of(providers) != "cpu"
         self.decode_group = 1 if single else min(self.engine.decode_group, self.parallel_clauses)
         # every pipeline of this voice shares the cores (edgetts.engine.pipeline.ClausePipeline)
-        self.cores = threading.Semaphore(cores)
+        self.cores = Cores(cores)
         self._open_stages()
 
     def _open_stages(self) -> None:
@@ -160,7 +159,7 @@ class Voice:
                             order[order.index(v) + 1])
                 continue
             break
-        # the normalizer's grammars (0.3 s) load on the first text that needs them, or in
+        # the normalizer's grammars load on the first text that needs them, or in
         # warmup() for a service: a one-shot `say` of plain Han text never pays for them
         really = sessions["decoder_step"].get_providers()
         if really[0] != chosen[0]:
@@ -420,7 +419,7 @@ def _open_sessions(bundle: str, roles: Dict[str, GraphInfo], chosen: List[str], 
         except Exception as exc:
             raise BundleError("cannot open %s: %s" % (info.file, str(exc).splitlines()[0]))
 
-    # in parallel: ONNX Runtime releases the GIL while it builds a session (0.1-0.2 s each)
+    # in parallel: ONNX Runtime releases the GIL while it builds a session
     from concurrent.futures import ThreadPoolExecutor
 
     items = list(roles.items())

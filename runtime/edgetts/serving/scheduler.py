@@ -235,7 +235,8 @@ class Scheduler:
                 job.fail(JobTimeout("synthesis took longer than %.0f s" % job.timeout_s))
             return job.alive()
 
-        with self.voice.cores:  # the decoder computes: one of the cores the vocoders share
+        self.voice.cores.acquire(urgent=True)  # the decoder computes: a core the vocoders share
+        try:
             try:
                 for row, event in self.voice.decode_batch(tasks, keep):
                     m = wave[row]
@@ -248,6 +249,8 @@ class Scheduler:
                 for m in wave:
                     m.pipeline.fail(exc)
                     m.failed = True
+        finally:
+            self.voice.cores.release()
         for m in wave:
             m.clause += 1
             if m.clause == len(m.job.utterances) and not m.failed:

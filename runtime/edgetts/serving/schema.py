@@ -92,7 +92,7 @@ def _error(model: Type[BaseModel], body: dict, errors: List[Any]) -> ServiceErro
     if e["type"] == "missing":
         return ServiceError(422, "missing_field", "%r is required: %s" % (field, info.description or field))
     if field == "speed":
-        return ServiceError(422, "bad_speed", "'speed' must be a number from %g to %g, got %s"
+        return ServiceError(422, "bad_speed", "'speed' must be a number from %s to %s, got %s"
                             % (SPEED_MIN, SPEED_MAX, _dumps(value)))
     if e["type"] == "literal_error":
         allowed = e.get("ctx", {}).get("expected", "")

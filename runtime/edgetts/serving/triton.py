@@ -139,7 +139,7 @@ def parse_rows(request) -> List[SpeakRequest]:
         if speed is not None:
             sp = float(np.asarray(speed).reshape(len(texts), -1)[i][0])
             if not (SPEED_MIN <= sp <= SPEED_MAX):
-                raise TritonError("bad_speed: SPEED must be a number from %g to %g, got %g"
+                raise TritonError("bad_speed: SPEED must be a number from %s to %s, got %g"
                                   % (SPEED_MIN, SPEED_MAX, sp))
         ss = None if ssml is None else bool(np.asarray(ssml).reshape(len(texts), -1)[i][0])
         rows.append(SpeakRequest(text=s, speed=sp, ssml=ss))

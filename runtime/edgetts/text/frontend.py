@@ -135,7 +135,7 @@ def _describe(c: str) -> str:
 def _pinyin_or_none(run: str) -> List[Optional[str]]:
     # Unknown characters come back as "?" (pypinyin then styles it, e.g. "?5"); a None here
     # would crash pypinyin's tone handling on some rare ideographs.
-    # imported on the first text: its dictionaries take about 0.2 s to load, which tools that
+    # imported on the first text: its dictionaries take a noticeable time to load, which tools that
     # never read text need not pay (the import system loads it once, whichever thread asks)
     import pypinyin
 
