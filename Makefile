@@ -10,12 +10,13 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
+.PHONY: help setup demo docs test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
 	@echo "make test     run the test suite (sets up .venv first)"
 	@echo "make lint     ruff over the project, mypy over the runtime package (CI runs both)"
+	@echo "make docs     build the documentation (docs/) into build/site, warnings as errors"
 	@echo "make test-nano    the runtime tests, say and serve on the Jetson Nano's versions: Python 3.8,"
 	@echo "              onnxruntime 1.11.1, the oldest numpy supported, no torch (fresh venv $(NANO_VENV))"
 	@echo "make jetson-kit   dist/edgetts-jetson: wheel + voice bundle + installer, all a Jetson needs"
@@ -84,6 +85,10 @@ bench-scale: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
 
 test-triton: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
 	EDGETTS_NO_SKIP=1 EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) $(TRITON_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/scaleout
+
+# The documentation: MkDocs, strict (a broken link or anchor fails the build).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # ruff (pyflakes, pycodestyle, bugbear) over everything; mypy over the runtime package.
 lint: setup
