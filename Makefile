@@ -43,7 +43,7 @@ help:
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml runtime/requirements.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
@@ -69,12 +69,12 @@ test: setup
 SYSTEM_PYTHON ?= $(shell for p in /usr/bin/python3.12 /usr/bin/python3.11 /usr/bin/python3.10 /usr/bin/python3; do test -x $$p && { echo $$p; break; }; done)
 TRITON_VENV   ?= .venv-triton
 
-$(TRITON_VENV)/.installed: pyproject.toml Makefile
+$(TRITON_VENV)/.installed: runtime/pyproject.toml runtime/requirements.txt Makefile
 	@test -n "$(SYSTEM_PYTHON)" || { echo "triton: no system Python 3 in /usr/bin (PyTriton needs the one its stub links); pass SYSTEM_PYTHON=/usr/bin/python3.X" >&2; exit 1; }
 	rm -rf $(TRITON_VENV)
 	$(SYSTEM_PYTHON) -m venv $(TRITON_VENV)
 	$(TRITON_VENV)/bin/pip install -q --upgrade pip
-	$(TRITON_VENV)/bin/pip install -q -e '.[triton]' pytest
+	$(TRITON_VENV)/bin/pip install -q -e './runtime[triton]' pytest
 	touch $@
 
 triton: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
@@ -106,7 +106,7 @@ NANO_TESTS ?= tests/test_runtime.py tests/test_compat.py tests/test_installed.py
               tests/test_frontend.py tests/test_readings.py tests/test_ssml.py tests/test_marks.py tests/test_hostile.py \
               tests/test_wyoming.py tests/test_stream_vocoder.py tests/test_pipeline.py tests/test_determinism.py
 
-$(NANO_VENV)/.installed: pyproject.toml jetson/runtime-requirements.txt Makefile
+$(NANO_VENV)/.installed: runtime/pyproject.toml jetson/runtime-requirements.txt Makefile
 	@test -n "$(PY38)" || { echo "test-nano: no Python 3.8 interpreter here (looked for python3.8 on PATH and in ~/.pyenv/versions/3.8*); install one, or pass PY38=/path/to/python3.8" >&2; exit 1; }
 	rm -rf $(NANO_VENV) build/nano && mkdir -p build/nano
 	$(PY38) -m venv $(NANO_VENV)
@@ -114,10 +114,10 @@ $(NANO_VENV)/.installed: pyproject.toml jetson/runtime-requirements.txt Makefile
 	$(NANO_VENV)/bin/pip install -q $(NANO_PINS) -r jetson/runtime-requirements.txt pytest hypothesis
 	touch $@
 
-# edgetts itself is reinstalled on every run (not editable: as a user installs it), so the tests
-# see the current source.
+# edgetts itself, the runtime distribution alone (runtime/pyproject.toml), is reinstalled on every
+# run (not editable: as a user installs it), so the tests see the current source.
 test-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
-	$(NANO_VENV)/bin/pip install -q --no-deps --force-reinstall .
+	$(NANO_VENV)/bin/pip install -q --no-deps --force-reinstall ./runtime
 	$(BIN)/python tests/build_bundles.py tiny build/nano/tiny-voice > /dev/null
 	$(NANO_VENV)/bin/python -c "import sys, numpy, onnxruntime; print('test-nano: Python %s, onnxruntime %s, numpy %s' % (sys.version.split()[0], onnxruntime.__version__, numpy.__version__))"
 	! $(NANO_VENV)/bin/python -c "import torch" 2>/dev/null
@@ -129,13 +129,13 @@ test-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
 KIT ?= dist/edgetts-jetson
 jetson-kit: setup $(VOICE)/voice.json
 	rm -rf $(KIT) && mkdir -p $(KIT)/voice
-	$(BIN)/pip wheel -q --no-deps -w $(KIT) .
+	$(BIN)/pip wheel -q --no-deps -w $(KIT) ./runtime
 	cp jetson/install.sh jetson/edgetts.service jetson/README.md jetson/runtime-requirements.txt $(KIT)/
 	cp $(VOICE)/voice.json $(VOICE)/*.onnx $(KIT)/voice/
 	@du -sh $(KIT)
 
 bench-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
-	$(NANO_VENV)/bin/pip install -q --no-deps --force-reinstall .
+	$(NANO_VENV)/bin/pip install -q --no-deps --force-reinstall ./runtime
 	$(BIN)/python -m benchmarks.nano_stack --voice $(VOICE) --python $(NANO_VENV)/bin/python --python $(BIN)/python --keep build/nano-bench --json build/nano-bench/results.json
 
 export: setup

@@ -98,7 +98,7 @@ fi
 # What to install: the wheel in a kit made by `make jetson-kit`, or the checkout around this script.
 PKG="$(find "$HERE" -maxdepth 1 -name 'edgetts-*.whl' | sort | tail -n 1)"
 if [ -z "$PKG" ]; then
-    PKG="$(dirname "$HERE")"
+    PKG="$(dirname "$HERE")/runtime"
     [ -f "$PKG/pyproject.toml" ] || die "no edgetts wheel beside me and no checkout around me: run me from the kit 'make jetson-kit' writes"
 fi
 if [ -z "$VOICE" ] && [ -f "$HERE/voice/voice.json" ]; then
@@ -155,7 +155,7 @@ fi
 # -- 3. edgetts ------------------------------------------------------------------------------------
 say "edgetts (runtime only: numpy, soundfile, click and the Chinese front-end)"
 # --no-deps: on aarch64 pip would otherwise add the CPU-only `onnxruntime` next to the GPU wheel;
-# the other dependencies come from runtime-requirements.txt (pyproject.toml's, less ONNX Runtime).
+# the other dependencies come from runtime-requirements.txt (runtime/requirements.txt, less ONNX Runtime).
 run "$PIP" install -q --no-deps "$PKG"
 run "$PIP" install -q -r "$HERE/runtime-requirements.txt"
 run mkdir -p "$PREFIX/jetson"

@@ -153,17 +153,15 @@ def test_install_copies_only_the_bundle_and_opens_it_before_enabling(tmp_path):
     assert any("-r " in ln and "runtime-requirements.txt" in ln for ln in plan)
 
 
-def test_runtime_requirements_match_pyproject():
+def test_runtime_requirements_match_the_runtime_distribution():
     """install.sh and CI's Nano job install jetson/runtime-requirements.txt beside their own ONNX
-    Runtime; it must be pyproject.toml's dependency list less ONNX Runtime."""
-    import re
+    Runtime; it must be runtime/requirements.txt (the runtime's one list) less ONNX Runtime."""
+    def reqs(*path):
+        return [ln.strip() for ln in open(os.path.join(ROOT, *path), encoding="utf-8")
+                if ln.strip() and not ln.startswith("#")]
 
-    text = open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8").read()
-    block = text.split("dependencies = [", 1)[1].split("]", 1)[0]
-    declared = [d for d in re.findall(r'^\s*"([^"]+)"', block, re.M) if not d.startswith("onnxruntime")]
-    listed = [ln.strip() for ln in open(os.path.join(ROOT, "jetson", "runtime-requirements.txt"),
-                                        encoding="utf-8") if ln.strip() and not ln.startswith("#")]
-    assert listed == declared
+    declared = [d for d in reqs("runtime", "requirements.txt") if not d.startswith("onnxruntime")]
+    assert len(declared) > 10 and reqs("jetson", "runtime-requirements.txt") == declared
 
 
 def test_doctor_open_fails_fast_with_exit_78(tmp_path):

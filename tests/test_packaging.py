@@ -93,10 +93,23 @@ def test_torch_is_pinned_everywhere_it_is_installed():
 
 
 def test_runtime_dependencies_have_no_torch():
-    try:
-        import tomllib
-    except ImportError:
-        pytest.skip("tomllib needs Python 3.11")
-    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
-        deps = tomllib.load(f)["project"]["dependencies"]
-    assert not [d for d in deps if d.lower().startswith(("torch", "tensorflow"))]
+    reqs = [ln.strip() for ln in open(os.path.join(ROOT, "runtime", "requirements.txt"), encoding="utf-8")
+            if ln.strip() and not ln.startswith("#")]
+    assert "numpy>=1.21" in reqs
+    assert not [d for d in reqs if d.lower().startswith(("torch", "tensorflow", "onnx>", "onnx="))]
+
+
+def test_the_runtime_wheel_holds_the_runtime_alone(tmp_path):
+    """The runtime distribution (runtime/pyproject.toml: the Jetson kit's and the images' wheel)
+    carries every runtime module and none of the torch side."""
+    import zipfile
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                        "-w", str(tmp_path), os.path.join(ROOT, "runtime")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    (whl,) = [f for f in os.listdir(str(tmp_path)) if f.endswith(".whl")]
+    names = zipfile.ZipFile(os.path.join(str(tmp_path), whl)).namelist()
+    want = {"edgetts/" + os.path.relpath(p, RUNTIME).replace(os.sep, "/") for p in RUNTIME_FILES}
+    assert want <= set(names) and "edgetts/engine/data/probe.onnx" in names
+    assert not [n for n in names if n.startswith(("edgetts/exporter", "edgetts/models", "edgetts/distill"))]

@@ -24,12 +24,9 @@ RUN python -m edgetts.exporter --student models/student/student.fp16.pt --out /v
 
 FROM python:3.11-slim-bookworm AS wheel
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# the runtime distribution alone (runtime/pyproject.toml): no torch side in the image
 COPY runtime runtime
-COPY exporter exporter
-COPY models models
-COPY distill distill
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ./runtime
 
 FROM python:3.11-slim-bookworm
 COPY --from=wheel /wheels /wheels

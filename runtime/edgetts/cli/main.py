@@ -193,7 +193,8 @@ def export(student, out, variants) -> None:
 
     # The exporter runs in its own process: the runtime never imports torch, even here.
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("edgetts.exporter") is None:
-        raise click.ClickException("export needs the torch side: pip install 'edgetts[export]'")
+        raise click.ClickException("export needs the torch side, which the runtime distribution does not "
+                                   "carry: from a checkout, pip install '.[export]'")
     code = subprocess.call([sys.executable, "-m", "edgetts.exporter", "--student", student,
                             "--out", out, "--variants", variants])
     if code:
@@ -344,8 +345,9 @@ def triton(voice, host, http_port, grpc_port, metrics_port, provider, variant, t
     try:
         import pytriton  # noqa: F401
     except ImportError:
-        raise _Fatal("edgetts triton needs PyTriton: pip install 'edgetts[triton]' in a venv made from "
-                     "the system's Python 3.8-3.12 (`make triton` does this; see README, Scale-out)",
+        raise _Fatal("edgetts triton needs PyTriton: pip install 'edgetts[triton]' (from a checkout: "
+                     "'./runtime[triton]') in a venv made from "
+                     "the system's Python 3.8-3.12 (`make triton` does this; see docs/scale-out.md)",
                      EXIT_BAD_CONFIG)
     from ..serving.phrase_cache import PhraseCache
     from ..serving.scheduler import Scheduler
