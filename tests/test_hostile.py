@@ -359,3 +359,142 @@ def test_gpu_metrics_come_from_nvml_or_say_why_not(served):
         assert 0 <= fams["edgetts_gpu_utilization_ratio"].samples[0].value <= 1
     else:
         assert "edgetts_gpu_" not in text and ("nvidia-ml-py" in gpu.reason or "NVML" in gpu.reason)
+
+
+# -- round two: inputs that reached a 500 or a traceback -------------------------------------------
+
+@pytest.mark.parametrize("path,field", [("/v1/tts", "speed"), ("/v1/audio/speech", "speed"),
+                                        ("/v1/tts", "voice")])
+def test_h1_a_5000_digit_number_is_invalid_json_not_a_500(served, path, field):
+    """Python refuses to read an integer of more than 4300 digits (ValueError, not a JSON error)."""
+    _, client = served
+    text = "input" if path.endswith("speech") else "text"
+    raw = ('{"%s": "你好", "%s": %s}' % (text, field, "1" * 5000)).encode()
+    status, headers, payload = client.request("POST", path, raw=raw)
+    assert status == 400 and json.loads(payload)["error"]["code"] == "invalid_json"
+    assert "digits" in json.loads(payload)["error"]["message"]
+
+
+@pytest.mark.parametrize("ssml,named", [
+    ('<prosody volume="+99999dB">你好</prosody>', "volume"),            # H2: 10 ** 5000 overflowed
+    ('<prosody volume="-99999dB">你好</prosody>', "volume"),
+    ('<say-as interpret-as="cardinal">12345678901234567</say-as>', "17 digits"),  # H3: cn2an's limit
+    ('\ud800你好', "surrogate"),                                        # H4: not encodable as UTF-8
+])
+def test_h2_h3_h4_ssml_that_broke_the_front_end_is_a_422_naming_it(served, ssml, named):
+    _, client = served
+    body = json.dumps({"text": "<speak>%s</speak>" % ssml}).encode()  # ASCII JSON: \ud800 escaped
+    status, _, payload = client.request("POST", "/v1/tts", raw=body)
+    assert status == 422 and named in json.loads(payload)["error"]["message"]
+
+
+def test_h2_h3_h4_the_cli_front_end_answers_in_one_line():
+    for ssml in ('<speak><prosody volume="+99999dB">你好</prosody></speak>',
+                 '<speak><say-as interpret-as="cardinal">123456789012345678</say-as></speak>'):
+        r = CliRunner().invoke(main, ["frontend", ssml])
+        assert r.exit_code != 0 and r.exception is None or isinstance(r.exception, SystemExit)
+        assert "Traceback" not in r.output and "Error:" in r.output
+
+
+def test_h5_a_surrogate_field_name_gets_a_json_422(served):
+    """The error message names the field: with a lone surrogate in it, encoding the answer as
+    UTF-8 failed and the framework answered a text/plain 500."""
+    _, client = served
+    status, headers, payload = client.request("POST", "/v1/tts", raw=b'{"text": "hi", "\\ud800": 1}')
+    assert status == 422 and headers["Content-Type"].startswith("application/json")
+    err = json.loads(payload)["error"]
+    assert err["code"] == "unknown_field" and "\\ud800" in err["message"]
+    assert headers["x-request-id"]
+
+
+@pytest.mark.parametrize("content,ok", [("\ufeffs3cret\n", True), ("tökén中文", False)])
+def test_h12_a_token_file_with_a_bom_or_non_ascii(tiny_bundle, tmp_path, content, ok):
+    """A BOM (Windows editors) is not part of the token; a token no HTTP header can carry stops
+    serve at start instead of answering 401 to the right token."""
+    from edgetts.serving.scheduler import Scheduler  # noqa: F401  (serve's import path, loaded here)
+
+    token = tmp_path / "token"
+    token.write_text(content, encoding="utf-8")
+    if ok:
+        import subprocess
+        import sys
+
+        p = subprocess.Popen([sys.executable, "-m", "edgetts.cli", "serve", "--voice", tiny_bundle, "--port", "0",
+                              "--provider", "cpu", "--token-file", str(token)], stderr=subprocess.PIPE, text=True)
+        try:
+            port = None
+            for line in p.stderr:
+                if "serving" in line:
+                    port = int(line.rsplit(":", 1)[1].strip())
+                    break
+            assert port, "serve did not start"
+            assert Client(port, "s3cret").request("GET", "/v1/voices")[0] == 200
+            assert Client(port, "\ufeffs3cret".encode().decode("latin-1")).request("GET", "/v1/voices")[0] == 401
+        finally:
+            p.kill()
+            p.wait()
+    else:
+        r = CliRunner().invoke(main, ["serve", "--voice", tiny_bundle, "--port", "0", "--token-file", str(token)])
+        assert r.exit_code == 78 and "printable ASCII" in r.output and "Traceback" not in r.output
+
+
+def test_h14_a_dangling_link_in_the_cache_dir_is_skipped(tmp_path, caplog):
+    d = tmp_path / "cache"
+    d.mkdir()
+    os.symlink(str(tmp_path / "gone"), str(d / (("cd" * 32) + ".pcm")))
+    cache = PhraseCache(1 << 20, str(d))
+    assert cache.get("cd" * 32) is None
+    assert "skipping" in caplog.text
+
+
+def _say(args, **kw):
+    import subprocess
+    import sys
+
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    return subprocess.run([sys.executable, "-m", "edgetts.cli", "say"] + args, timeout=120, **kw)
+
+
+@pytest.mark.parametrize("target", ["DIR", "/dev/full", "/proc/x.wav"])
+def test_h16_an_unwritable_output_is_one_line_and_exit_1(default_bundle, tmp_path, target):
+    """libsndfile's traceback, then "terminate called without an active exception" (exit 134:
+    synthesis threads still running as the process ended)."""
+    out = str(tmp_path) if target == "DIR" else target
+    r = _say(["你好", "--voice", default_bundle, "-o", out])
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.startswith("Error: cannot write") and len(err.splitlines()) == 1, err
+
+
+def test_h16_stdout_full_closed_or_gone(default_bundle):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "wb") as full:
+        r = _say(["你好", "--voice", default_bundle, "-o", "-"], stdout=full)
+    assert r.returncode == 1 and b"No space left" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = subprocess.run([sys.executable, "-m", "edgetts.cli", "say", "你好", "--voice", default_bundle, "-o", "-"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120, close_fds=True,
+                       preexec_fn=lambda: os.close(1))
+    assert r.returncode == 1 and b"stdout: it is closed" in r.stderr and b"Traceback" not in r.stderr
+    # a reader that stops after 100 bytes, as `| head -c 100` does: quiet, no abort
+    p = subprocess.Popen([sys.executable, "-m", "edgetts.cli", "say", "今天天气很好，我们一起去公园散步吧。" * 3,
+                          "--voice", default_bundle, "-o", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(100)
+    p.stdout.close()
+    assert p.wait(timeout=120) == 1
+    assert p.stderr.read() == b""
+
+
+def test_h17_a_lexicon_that_never_ends_is_refused(tmp_path):
+    r = CliRunner().invoke(main, ["frontend", "你好", "--lexicon", "/dev/zero"])
+    assert r.exit_code != 0 and "larger than 8 MiB" in r.output
+    long_line = tmp_path / "lex.tsv"
+    long_line.write_text("行长\t" + "hang2 " * 1000 + "\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["frontend", "你好", "--lexicon", str(long_line)])
+    assert r.exit_code != 0 and "lex.tsv:1: the line has" in r.output
+
+
+def test_say_reads_at_most_16_mib_of_stdin(default_bundle):
+    r = _say(["--voice", default_bundle, "-o", os.devnull], input=b"\xe4\xbd\xa0" * ((16 << 20) // 3 + 1))
+    assert r.returncode == 2 and b"more than 16 MiB" in r.stderr

@@ -21,11 +21,19 @@ from . import options as opt
 CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
 
 
+# `say` reads its text whole, up to this much (about 5.6 M Chinese characters, days of speech), and
+# writes the audio as it is made: memory stays bounded by the text, however long the speech.
+MAX_STDIN_BYTES = 16 << 20
+
+
 def _read_text(text: Optional[str]) -> str:
     if text is None or text == "-":
         if sys.stdin is None or sys.stdin.isatty():
             raise click.UsageError("give the text as an argument, or pipe it on stdin")
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+        if len(data) > MAX_STDIN_BYTES:
+            raise click.BadParameter("stdin holds more than %d MiB of text; split it into parts"
+                                     % (MAX_STDIN_BYTES >> 20), param_hint="TEXT")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -122,25 +130,32 @@ def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbo
     from ..engine.voice import Voice
 
     text = _read_text(text)
-    if not raw and output != "-":  # before any synthesis: a wrong path fails in a moment
+    to_stdout = raw or output == "-"
+    if to_stdout and sys.stdout is None:
+        raise click.ClickException("cannot write to stdout: it is closed")
+    if not to_stdout:  # before any synthesis: a wrong path fails in a moment
         folder = os.path.dirname(os.path.abspath(output))
+        if os.path.isdir(output):
+            raise click.ClickException("cannot write %s: it is a folder; give a file name" % output)
         if not os.path.isdir(folder):
             raise click.ClickException("cannot write %s: the folder %s does not exist" % (output, folder))
         if not os.access(folder, os.W_OK) or (os.path.exists(output) and not os.access(output, os.W_OK)):
             raise click.ClickException("cannot write %s: permission denied" % output)
     marks: list = []
 
-    def collect(chunks):
+    def collect(chunks):  # timestamps are kept only when asked for: memory stays bounded
         for ch in chunks:
             marks.extend(ch.marks)
             yield ch
 
+    stream = None
     try:
         options = SynthesisOptions(speed=speed, unknown=unknown, ssml=ssml,
                                    lexicon=_load_lexicon(lexicon))
         v = Voice.load(voice, provider=provider, variant=variant)
         start = time.perf_counter()
-        chunks, stats = timed(collect(v.synthesize(text, options)), start)
+        stream = v.synthesize(text, options)
+        chunks, stats = timed(collect(stream) if marks_path else stream, start)
         sr = v.config.sample_rate
         if raw:
             out = sys.stdout.buffer
@@ -153,12 +168,21 @@ def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbo
             write_wav(output, chunks, sr)
         if marks_path:
             marks_io.write(marks_path, marks)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
+        _quiet_stdout()
+        sys.exit(1)
     except OSError as exc:
-        raise click.ClickException("cannot write %s: %s" % (exc.filename or "output", exc.strerror or exc))
+        raise click.ClickException("cannot write %s: %s" % (exc.filename or _target(output, raw),
+                                                             exc.strerror or exc))
     except EdgeTTSError as exc:
         raise click.ClickException(str(exc))
     except ValueError as exc:
         raise click.ClickException(str(exc))
+    except RuntimeError as exc:  # libsndfile's errors (soundfile.LibsndfileError)
+        raise click.ClickException("cannot write %s: %s" % (_target(output, raw), str(exc).splitlines()[-1]))
+    finally:
+        if stream is not None:  # stops the decoder and vocoder threads before the process ends
+            stream.close()
     if verbose:
         rtf = stats["seconds"] / max(stats["audio_s"], 1e-9)
         first = stats["first_audio_s"]
@@ -168,6 +192,19 @@ def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbo
                    err=True)
     if play and output not in ("-",) and not raw:
         _play(output)
+
+
+def _target(output: str, raw: bool) -> str:
+    return "stdout" if raw or output == "-" else output
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a broken pipe is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 def _play(path: str) -> None:
@@ -283,13 +320,16 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
         except (OSError, UnicodeDecodeError) as exc:
             raise _Fatal("cannot read --token-file: %s" % exc, EXIT_BAD_CONFIG)
     if token is not None:
-        token = token.strip()
+        token = token.lstrip("\ufeff").strip()  # editors on Windows start UTF-8 files with a BOM
         if not token:  # an empty token must not quietly turn authentication off
             raise _Fatal("%s is empty: put the bearer token in it, or leave it unset to serve "
                          "without authentication" % source, EXIT_BAD_CONFIG)
         if any(c.isspace() for c in token):
             raise _Fatal("%s holds whitespace inside the token; a bearer token is one word"
                          % source, EXIT_BAD_CONFIG)
+        if not all(33 <= ord(c) < 127 for c in token):  # HTTP headers carry ASCII
+            raise _Fatal("%s holds characters that are not printable ASCII; an Authorization header "
+                         "cannot carry them, so no client could send this token" % source, EXIT_BAD_CONFIG)
     v = _served_voice(voice, provider, variant, threads, lexicon)
     try:
         cache = PhraseCache(cache_mb << 20, cache_dir, disk_cache_mb << 20)

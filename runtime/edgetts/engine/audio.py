@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Dict, Iterable, Optional, Tuple, Union
+from typing import BinaryIO, Dict, Iterable, Iterator, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
@@ -30,6 +30,17 @@ class AudioChunk:
     char_end: int
     final: bool = False
     marks: Tuple[Mark, ...] = ()
+
+
+class AudioStream(Protocol):
+    """What ``Voice.synthesize`` returns: the chunks as they are made; ``close()`` stops the
+    synthesis (its threads) early."""
+
+    def __iter__(self) -> Iterator[AudioChunk]: ...
+
+    def __next__(self) -> AudioChunk: ...
+
+    def close(self) -> None: ...
 
 
 def write_wav(target: Union[str, BinaryIO], chunks: Iterable[AudioChunk], sample_rate: int) -> float:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Union
+from typing import Any, Callable, Dict, Generator, Iterable, Iterator, List, NamedTuple, Optional, Union
 
 from .events import ClauseEnd, ClauseStart, Event
 
@@ -281,7 +281,7 @@ class ClausePipeline:
 
     # -- the reader side -------------------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Generator[Any, None, None]:
         try:
             while True:
                 try:
@@ -303,6 +303,11 @@ class ClausePipeline:
         finally:
             self.close()
 
+    def chunks(self) -> "Chunks":
+        """The reader's iterator, whose ``close()`` stops every thread even before the first
+        chunk was asked for (a generator's own close does nothing until it has started)."""
+        return Chunks(self)
+
     def close(self) -> None:
         """Stop every thread (the reader's iteration ends)."""
         self._stop.set()
@@ -310,3 +315,27 @@ class ClausePipeline:
             self._feeder.join(timeout=5)
         for clause in self._started:
             clause.join()
+
+
+class Chunks:
+    """A pipeline's chunks in order; ``close()`` (or leaving a ``with`` block) stops its threads."""
+
+    def __init__(self, pipeline: ClausePipeline):
+        self._pipeline = pipeline
+        self._it = iter(pipeline)
+
+    def __iter__(self) -> "Chunks":
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._it)
+
+    def close(self) -> None:
+        self._it.close()
+        self._pipeline.close()
+
+    def __enter__(self) -> "Chunks":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -29,13 +29,13 @@ import itertools
 import logging
 import os
 import time
-from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union
+from typing import Callable, Dict, Generator, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
 from . import graphs
 from . import manifest as manifest_io
-from .audio import AudioChunk
+from .audio import AudioChunk, AudioStream
 from .bundle import locate
 from .clause_audio import ClauseAudio, ClauseAudios
 from .compat import candidates
@@ -198,7 +198,7 @@ class Voice:
         return self.frontend(options)(text)
 
     def synthesize(self, text: Union[str, List[Utterance]], options: Optional[SynthesisOptions] = None,
-                   pipeline: bool = True) -> Iterator[AudioChunk]:
+                   pipeline: bool = True) -> AudioStream:
         """Yield audio chunks for `text` (or prepared utterances) as they are ready.
 
         The front-end runs now, so bad text raises FrontendError here, before any audio. With
@@ -219,7 +219,7 @@ class Voice:
         events = self.decode(utts, o)
         if not pipeline:
             return self._in_turn(events, o)
-        return iter(self.pipeline(o).feed(events))
+        return self.pipeline(o).feed(events).chunks()
 
     def pipeline(self, options: SynthesisOptions, width: Optional[int] = None) -> ClausePipeline:
         """A vocoding pipeline for one request (up to `width` clauses at once, by default
@@ -232,7 +232,7 @@ class Voice:
         make = ClauseAudios(self.config, self.vocoder, options)
         return lambda start: make(start).event
 
-    def _in_turn(self, events: Iterable[Event], o: SynthesisOptions) -> Iterator[AudioChunk]:
+    def _in_turn(self, events: Iterable[Event], o: SynthesisOptions) -> Generator[AudioChunk, None, None]:
         """Decode and vocode in this thread; a later clause's chunks wait for the clauses before
         it (the clauses of a group interleave)."""
         make = ClauseAudios(self.config, self.vocoder, o)

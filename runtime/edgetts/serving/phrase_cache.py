@@ -117,7 +117,11 @@ class PhraseCache:
             if name.endswith(".tmp"):  # a write that never finished
                 _remove(path)
             elif name.endswith(".pcm") and len(name) == 68:
-                st = os.stat(path)
+                try:
+                    st = os.stat(path)
+                except OSError as exc:  # a dangling link, an entry removed meanwhile: not ours to keep
+                    log.warning("phrase cache: skipping %s (%s)", path, exc.strerror or exc)
+                    continue
                 entries.append((st.st_mtime, name[:-4], st.st_size))
         for _, key, size in sorted(entries):
             self._disk[key] = size

@@ -11,6 +11,7 @@ true, no 1 for "1"); a number field takes integers too.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, List, Literal, Optional, Type, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -67,6 +68,7 @@ class ErrorBody(BaseModel):
 
 
 M = TypeVar("M", bound=BaseModel)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse(model: Type[M], body: Any) -> M:
@@ -80,7 +82,12 @@ def parse(model: Type[M], body: Any) -> M:
 
 
 def _error(model: Type[BaseModel], body: dict, errors: List[Any]) -> ServiceError:
-    extra = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    keys = [k for k in body if _SURROGATE.search(k)]
+    if keys or any(not e["loc"] for e in errors):  # a field name that is not Unicode text
+        return ServiceError(422, "unknown_field", "a field name holds a lone surrogate (%s), which is "
+                            "not a Unicode character; allowed: %s"
+                            % (", ".join(ascii(k) for k in keys), ", ".join(sorted(model.model_fields))))
+    extra = sorted(ascii(e["loc"][0])[1:-1] for e in errors if e["type"] == "extra_forbidden")
     if extra:
         return ServiceError(422, "unknown_field", "unknown field(s) %s; allowed: %s"
                             % (", ".join(extra), ", ".join(sorted(model.model_fields))))

@@ -97,8 +97,11 @@ def _ctype(fmt: str, sr: int) -> str:
 
 
 def _json(status: int, obj, headers: Optional[dict] = None) -> Response:
-    return Response((json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8"), status,
-                    headers, "application/json; charset=utf-8")
+    try:
+        data = (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate echoed from the request: escape it as JSON allows
+        data = (json.dumps(obj) + "\n").encode("ascii")
+    return Response(data, status, headers, "application/json; charset=utf-8")
 
 
 def _error(e: ServiceError, close: bool = False) -> Response:
@@ -238,6 +241,9 @@ class HttpAdapter:
         except RecursionError:  # json's parser recurses per nesting level
             raise ServiceError(400, "invalid_json", "the body is nested too deeply; requests are flat "
                                "JSON objects")
+        except ValueError as exc:  # Python's limit on the digits of an integer (int_max_str_digits)
+            raise ServiceError(400, "invalid_json", "the body holds a number JSON cannot be read into: %s"
+                               % str(exc).split(":")[0])
         return body
 
     # -- endpoints -------------------------------------------------------------------------------

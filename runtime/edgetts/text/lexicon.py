@@ -81,6 +81,10 @@ def make_entry(word: str, value: str) -> Entry:
     return Entry(word, pinyin=pinyin)
 
 
+MAX_LEXICON_BYTES = 8 << 20  # a lexicon is a word list: far larger is the wrong file (/dev/zero)
+MAX_LINE_CHARS = 1000
+
+
 class Lexicon:
     """Entries by word; ``split(text)`` cuts text at the entries it contains."""
 
@@ -104,8 +108,12 @@ class Lexicon:
     def load(cls, path: str) -> "Lexicon":
         """Read a lexicon file (UTF-8); raises LexiconError naming the file and line."""
         try:
-            with open(path, encoding="utf-8-sig") as f:
-                lines = f.read().splitlines()
+            with open(path, "rb") as f:
+                raw = f.read(MAX_LEXICON_BYTES + 1)
+            if len(raw) > MAX_LEXICON_BYTES:
+                raise LexiconError("lexicon %s is larger than %d MiB; is it the right file?"
+                                   % (path, MAX_LEXICON_BYTES >> 20))
+            lines = raw.decode("utf-8-sig").splitlines()
         except OSError as exc:
             raise LexiconError("cannot read lexicon %s: %s" % (path, exc.strerror or exc))
         except UnicodeDecodeError as exc:
@@ -114,6 +122,9 @@ class Lexicon:
         for n, line in enumerate(lines, 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
+            if len(line) > MAX_LINE_CHARS:
+                raise LexiconError("%s:%d: the line has %d characters; an entry is a word and its reading "
+                                   "(at most %d)" % (path, n, len(line), MAX_LINE_CHARS))
             if "\t" not in line:
                 raise LexiconError("%s:%d: expected word<TAB>pinyin or word<TAB>=alias, got %r"
                                    % (path, n, line))

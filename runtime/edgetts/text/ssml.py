@@ -71,6 +71,12 @@ def is_ssml(text: str) -> bool:
     return _PROLOG.match(text) is not None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# dB a <prosody volume> may give, either way: +40 dB is 100x the amplitude, far past clipping
+MAX_VOLUME_DB = 40.0
+
+
 def parse(text: str) -> List[Span]:
     """SSML text → spans in reading order (raises SSMLError)."""
     from xml.etree.ElementTree import ParseError
@@ -80,6 +86,10 @@ def parse(text: str) -> List[Span]:
 
     if len(text) > MAX_SSML_CHARS:
         raise SSMLError("SSML is %d characters, the limit is %d" % (len(text), MAX_SSML_CHARS))
+    bad = _SURROGATE.search(text)
+    if bad:  # XML is Unicode text: a lone surrogate half is not a character
+        raise SSMLError("SSML holds a lone surrogate %s at character %d, which is not a Unicode character"
+                        % (ascii(bad.group(0)), bad.start()))
     try:
         root = safe_et.fromstring(text.strip(), forbid_dtd=True, forbid_entities=True,
                                   forbid_external=True)
@@ -220,7 +230,10 @@ def _relative(value: str, words: dict, name: str, allow_db: bool) -> float:
         return words[value]
     m = re.fullmatch(r"([+-]?)(\d+(?:\.\d+)?)\s*(%|dB)?", value)
     if m and m.group(3) == "dB" and allow_db:
-        return 10.0 ** (float(m.group(1) + m.group(2)) / 20.0)
+        db = float(m.group(1) + m.group(2))
+        if abs(db) > MAX_VOLUME_DB:
+            raise SSMLError("<prosody %s=%r>: at most %g dB either way" % (name, value, MAX_VOLUME_DB))
+        return 10.0 ** (db / 20.0)
     if m and m.group(3) == "%":
         n = float(m.group(2)) / 100.0
         return 1.0 + n if m.group(1) == "+" else 1.0 - n if m.group(1) == "-" else n
@@ -261,8 +274,15 @@ def _cardinal(text: str, what: str) -> str:
 
     if not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
         raise SSMLError("<say-as interpret-as=%r>: %r is not a number" % (what, text))
-    out = cn2an.an2cn(text.lstrip("+"), "low")
-    return out
+    whole = len(text.lstrip("+-").split(".")[0].lstrip("0"))
+    if whole > MAX_CARDINAL_DIGITS:  # past 千万亿 Chinese has no common unit to read it with
+        raise SSMLError("<say-as interpret-as=%r>: %r has %d digits before the point; numbers are read "
+                        "up to %d (use interpret-as='digits' for longer ones)"
+                        % (what, text, whole, MAX_CARDINAL_DIGITS))
+    return cn2an.an2cn(text.lstrip("+"), "low")
+
+
+MAX_CARDINAL_DIGITS = 16
 
 
 _DATE_FORMATS = {"ymd": "ymd", "mdy": "mdy", "dmy": "dmy", "ym": "ym", "md": "md", "y": "y"}
