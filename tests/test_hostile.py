@@ -498,3 +498,39 @@ def test_h17_a_lexicon_that_never_ends_is_refused(tmp_path):
 def test_say_reads_at_most_16_mib_of_stdin(default_bundle):
     r = _say(["--voice", default_bundle, "-o", os.devnull], input=b"\xe4\xbd\xa0" * ((16 << 20) // 3 + 1))
     assert r.returncode == 2 and b"more than 16 MiB" in r.stderr
+
+
+def _bundle_copy(src, dst, edit):
+    import hashlib
+    import shutil
+
+    shutil.copytree(src, dst)
+    path = os.path.join(dst, "voice.json")
+    m = json.load(open(path, encoding="utf-8"))
+    edit(m, dst)
+    for roles in m["graphs"].values():  # checksums of whatever was swapped in
+        for g in roles.values():
+            g["sha256"] = hashlib.sha256(open(os.path.join(dst, g["file"]), "rb").read()).hexdigest()
+    json.dump(m, open(path, "w", encoding="utf-8"))
+    return dst
+
+
+def _wrong_stream_graph(m, dst):
+    import shutil
+
+    g = m["graphs"]["fp32"]
+    shutil.copy(os.path.join(dst, g["text_encoder"]["file"]), os.path.join(dst, g["vocoder_stream"]["file"]))
+
+
+@pytest.mark.parametrize("edit,named", [
+    (lambda m, d: m.update(sample_rate="abc"), "sample_rate: 'abc' is not a number"),
+    (lambda m, d: m["cache"].update(heads=[1]), "cache.heads"),
+    (lambda m, d: m.pop("decoding") and m.update(decoding={}), "decoding.speed: missing"),
+    (_wrong_stream_graph, "not a streaming vocoder"),
+])
+def test_h15_a_broken_bundle_is_one_line_and_exit_78(tiny_bundle, tmp_path, edit, named):
+    bad = _bundle_copy(tiny_bundle, str(tmp_path / "bad"), edit)
+    r = CliRunner().invoke(main, ["serve", "--voice", bad, "--port", "0", "--provider", "cpu"])
+    assert r.exit_code == 78 and named in r.output and "Traceback" not in r.output, r.output
+    r = CliRunner().invoke(main, ["say", "你好", "--voice", bad, "--provider", "cpu", "-o", str(tmp_path / "x.wav")])
+    assert r.exit_code == 1 and named in r.output

@@ -86,6 +86,22 @@ def from_dict(m: dict, where: str = "voice.json") -> VoiceConfig:
         problems.append("its symbol table differs from this front-end's 219 Baker symbols "
                         "(a voice for another front-end)")
     graphs: Dict[str, Dict[str, GraphInfo]] = {}
+    try:
+        _graphs(m, graphs, problems)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError("%s has an unusable graphs %s; re-export the voice with `make export`"
+                          % (where, _field_error(exc)))
+    if problems:
+        raise BundleError("%s describes an unusable voice:\n  - %s\nRe-export it with `make export`."
+                          % (where, "\n  - ".join(problems)))
+    try:
+        return _config(m, graphs)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError("%s has an unusable %s; re-export the voice with `make export`"
+                          % (where, _field_error(exc)))
+
+
+def _graphs(m: dict, graphs: Dict[str, Dict[str, GraphInfo]], problems: List[str]) -> None:
     for variant, roles in m["graphs"].items():
         graphs[variant] = {}
         for role in ROLES + OPTIONAL_ROLES:
@@ -94,28 +110,62 @@ def from_dict(m: dict, where: str = "voice.json") -> VoiceConfig:
                 if role in ROLES:
                     problems.append("variant %s has no %s graph" % (variant, role))
                 continue
-            opset = int(g["opset"])
+            where_g = "graphs.%s.%s" % (variant, role)
+            opset = _get(g, "opset", int) if isinstance(g, dict) else _get({}, where_g, int)
             ir = int(g.get("ir_version", 7 if opset <= 13 else 8))
             graphs[variant][role] = GraphInfo(
                 g["file"], g["sha256"], g["precision"], opset, g.get("cache"), ir,
                 str(g.get("min_onnxruntime") or min_onnxruntime(opset, ir)),
                 tuple(g.get("providers") or MEANT_FOR.get(variant, ())),
                 dict(g.get("inputs") or {}), dict(g.get("outputs") or {}))
-    if problems:
-        raise BundleError("%s describes an unusable voice:\n  - %s\nRe-export it with `make export`."
-                          % (where, "\n  - ".join(problems)))
-    c, d = m["cache"], m["decoding"]
+
+
+class _Field(ValueError):
+    """A manifest field of the wrong type: its dotted name and what it holds."""
+
+
+def _field_error(exc: BaseException) -> str:
+    if isinstance(exc, _Field):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "structure: field %s is missing" % exc
+    return "structure (%s)" % exc
+
+
+def _get(m: dict, dotted: str, kind, default=None):
+    """``m``'s field at `dotted` ("vocoder.min_frames") converted by `kind` (int, float, str)."""
+    value: object = m
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or (part not in value and default is None):
+            raise _Field("%s: missing" % dotted)
+        value = value.get(part, default)
+    if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+        raise _Field("%s: %r is not a number" % (dotted, value))
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise _Field("%s: %r is not %s" % (dotted, value, "a number" if kind in (int, float) else "text"))
+
+
+def _config(m: dict, graphs: Dict[str, Dict[str, GraphInfo]]) -> VoiceConfig:
+    def i(name, default=None):
+        return _get(m, name, int, default)
+
+    def t(name):
+        return _get(m, name, str)
+
     return VoiceConfig(
-        name=m["name"], language=m["language"], sample_rate=int(m["sample_rate"]),
-        hop=int(m["hop"]), mel_bins=int(m["mel_bins"]), reduction_factor=int(m["reduction_factor"]),
-        d_model=int(m["d_model"]), symbols=list(m["symbols"]), graphs=graphs,
-        cache=CacheLayout(int(c["layers"]), int(c["heads"]), int(c["head_dim"]), int(c["max_steps"]),
-                          c["past_key"], c["past_value"], c["present_key"], c["present_value"]),
-        context_frames=int(m["vocoder"]["context_frames"]), min_frames=int(m["vocoder"]["min_frames"]),
-        speed=float(d["speed"]), max_frames_per_symbol=int(d["max_frames_per_symbol"]),
-        first_chunk_frames=int(d["first_chunk_frames"]), chunk_frames=int(d["chunk_frames"]),
+        name=t("name"), language=t("language"), sample_rate=i("sample_rate"),
+        hop=i("hop"), mel_bins=i("mel_bins"), reduction_factor=i("reduction_factor"),
+        d_model=i("d_model"), symbols=list(m["symbols"]), graphs=graphs,
+        cache=CacheLayout(i("cache.layers"), i("cache.heads"), i("cache.head_dim"), i("cache.max_steps"),
+                          t("cache.past_key"), t("cache.past_value"), t("cache.present_key"),
+                          t("cache.present_value")),
+        context_frames=i("vocoder.context_frames"), min_frames=i("vocoder.min_frames"),
+        speed=_get(m, "decoding.speed", float), max_frames_per_symbol=i("decoding.max_frames_per_symbol"),
+        first_chunk_frames=i("decoding.first_chunk_frames"), chunk_frames=i("decoding.chunk_frames"),
         validation=dict(m.get("validation") or {}), provenance=dict(m.get("provenance") or {}),
-        stream_first_frames=int(m["vocoder"].get("stream_first_frames") or 0),
+        stream_first_frames=i("vocoder.stream_first_frames", 0),
     )
 
 

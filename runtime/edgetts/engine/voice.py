@@ -382,8 +382,12 @@ def _roles(graphs: Dict[str, GraphInfo], windowed: bool = False) -> Dict[str, Gr
 
 def _vocoder(sessions: dict, config: VoiceConfig) -> Union[OnnxVocoder, StatefulVocoder]:
     if "vocoder_stream" in sessions:
-        return StatefulVocoder(sessions["vocoder_stream"], config.hop, config.min_frames,
-                               config.stream_first_frames)
+        try:
+            return StatefulVocoder(sessions["vocoder_stream"], config.hop, config.min_frames,
+                                   config.stream_first_frames)
+        except (ValueError, StopIteration) as exc:  # a graph of another kind in the slot
+            raise BundleError("the vocoder_stream graph is not a streaming vocoder (%s); re-export the "
+                              "voice with `make export`" % (str(exc) or "it has no mel input"))
     return OnnxVocoder(session=sessions["vocoder"], hop=config.hop, min_frames=config.min_frames)
 
 
