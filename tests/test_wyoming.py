@@ -170,3 +170,91 @@ def test_serve_with_a_busy_wyoming_port_says_so_and_exits_69(tiny_bundle):
     r = subprocess.run([sys.executable, "-m", "edgetts.cli", "serve", "--voice", tiny_bundle, "--port", "0",
                         "--wyoming", "http://x"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 78 and "use tcp://HOST:PORT or unix:///PATH" in r.stderr
+
+
+# -- hostile input (round two): an `error` event, never a traceback --------------------------------
+
+async def _raw_exchange(port, lines, then=None):
+    """Send raw bytes, then (optionally) a well-formed `then` event; → the events read back until
+    the server closes or an answer to `then` arrives, and whether the connection was closed."""
+    from wyoming.event import async_read_event, async_write_event
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(lines)
+        await writer.drain()
+        if then is not None:
+            await async_write_event(then.event(), writer)
+        got = []
+        while True:
+            ev = await asyncio.wait_for(async_read_event(reader), 30)
+            if ev is None:
+                return got, True
+            got.append(ev)
+            if then is not None and Info.is_type(ev.type):
+                return got, False
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("line,closes", [
+    (b"[1]\n", False),                                                   # JSON, not an object
+    (b"not json\n", False),
+    (b'{"data": {}}\n', False),                                          # no type
+    (b'{"type": "synthesize", "data": {"text": 5}}\n', False),           # text not a string
+    (b'{"type": "synthesize", "data": {"text": "hi", "voice": [1]}}\n', False),
+    (b'{"type": "synthesize", "data": "x"}\n', False),
+    (b'{"type": "synthesize", "data_length": "x"}\n', True),             # framing lost
+    (b'{"type": "synthesize", "data_length": 99999999}\n', True),
+    (b"{" + b" " * 70000 + b"\n", True),                                 # a header line past 64 KiB
+])
+def test_h6_a_malformed_event_gets_an_error_event(served, caplog, line, closes):
+    svc, port, _ = served
+    got, closed = asyncio.run(_raw_exchange(port, line, None if closes else Describe()))
+    errors = [Error.from_event(e) for e in got if Error.is_type(e.type)]
+    assert len(errors) == 1 and errors[0].code == "bad_event", got
+    assert closed == closes
+    if not closes:
+        assert Info.is_type(got[-1].type)  # the connection goes on
+    assert "Traceback" not in caplog.text
+
+
+def test_h6_a_client_gone_mid_payload_leaves_no_trace(served, caplog):
+    async def go():
+        reader, writer = await asyncio.open_connection("127.0.0.1", served[1])
+        writer.write(b'{"type": "synthesize", "data_length": 100}\n{"text": "')
+        await writer.drain()
+        writer.close()
+        await asyncio.sleep(0.3)
+
+    asyncio.run(go())
+    assert "Traceback" not in caplog.text and "Error" not in caplog.text
+
+
+def test_h7_streamed_text_without_a_sentence_end_stops_at_the_text_limit(served):
+    """2000 chunks of 500 characters once grew the buffer without bound and re-split it each
+    time (quadratic); now the stream ends with text_too_long as soon as it passes --max-text."""
+    svc, port, _ = served
+    chunk = "好" * 500
+    n = svc.max_text_chars // 500 + 1
+    events = [SynthesizeStart()] + [SynthesizeChunk(text=chunk)] * n
+    got = run(port, events, [])
+    err = Error.from_event(got[-1])
+    assert err.code == "text_too_long" and str(svc.max_text_chars) in err.text
+
+
+def test_h13_a_live_unix_socket_is_not_taken_over(tmp_path):
+    from edgetts.errors import BindError
+    from edgetts.serving.wyoming_server import WyomingServer
+
+    path = str(tmp_path / "w.sock")
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live.bind(path)
+    live.listen(1)
+    try:
+        with pytest.raises(BindError, match="another process listens"):
+            WyomingServer(None, "unix://" + path)
+    finally:
+        live.close()
+    server = WyomingServer(None, "unix://" + path)  # a stale socket file is reused
+    server.sock.close()
