@@ -534,3 +534,29 @@ def test_h15_a_broken_bundle_is_one_line_and_exit_78(tiny_bundle, tmp_path, edit
     assert r.exit_code == 78 and named in r.output and "Traceback" not in r.output, r.output
     r = CliRunner().invoke(main, ["say", "你好", "--voice", bad, "--provider", "cpu", "-o", str(tmp_path / "x.wav")])
     assert r.exit_code == 1 and named in r.output
+
+
+def test_h9_audio_past_the_limit_is_refused_before_synthesis(served):
+    """95 ten-second breaks in 1.9 KB of SSML once made 988 s of audio (47 MB per request)."""
+    svc, client = served
+    ssml = "<speak>" + '你<break time="10s"/>' * 95 + "</speak>"
+    status, _, payload = client.tts({"text": ssml})
+    err = json.loads(payload)["error"]
+    assert status == 413 and err["code"] == "audio_too_long" and "--max-audio-seconds" in err["message"]
+    # the longest plain text the service takes stays within the default limit
+    utts = svc.voice.prepare("好" * svc.max_text_chars)
+    assert svc.voice.estimate_seconds(utts) <= svc.max_audio_s
+
+
+def test_h9_the_estimate_bounds_the_real_voice(default_bundle):
+    """The estimate is an upper bound of what the real voice speaks (so the limit never cuts
+    ordinary text short), within a factor of two of it (so it still limits)."""
+    from edgetts.config import SynthesisOptions
+
+    voice = Voice.load(default_bundle, provider="cpu", variant="fp32")
+    for text, speed in (("今天天气很好，我们一起去公园散步吧。前方五百米右转。", None),
+                        ("会议于下午三点开始，请准时参加。", 0.5)):
+        o = SynthesisOptions(speed=speed)
+        real = len(voice.synthesize_array(text, o)) / voice.config.sample_rate
+        est = voice.estimate_seconds(voice.prepare(text, o), o)
+        assert real <= est <= 2 * real, (text, real, est)

@@ -301,7 +301,7 @@ def _served_voice(voice, provider, variant, threads, lexicon):
                    "(or set EDGETTS_WYOMING; empty means off).")
 @opt.lexicon
 def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, cache_mb,
-          disk_cache_mb, batching, max_batch, max_queue, max_text, max_body_kb, timeout_s, drain_s,
+          disk_cache_mb, batching, max_batch, max_queue, max_text, max_audio_s, max_body_kb, timeout_s, drain_s,
           keep_alive_s, body_timeout_s, wyoming, lexicon) -> None:
     """Run the HTTP service (POST /v1/tts, POST /v1/audio/speech, /metrics, /healthz, /readyz),
     and Wyoming beside it with --wyoming."""
@@ -338,7 +338,7 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
                      EXIT_BAD_CONFIG)
     sched = Scheduler(v, max_queue=max_queue, batching=batching, max_batch=max_batch)
     svc = Service(v, os.path.basename(os.path.normpath(v.bundle)), cache, sched, max_text,
-                  max_body_kb << 10, timeout_s, token)
+                  max_body_kb << 10, timeout_s, token, max_audio_s)
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         logging.getLogger("edgetts").warning("listening on %s without a token: anyone on the network "
                                              "can use this service", host)
@@ -379,7 +379,7 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
 @opt.service_limits
 @opt.lexicon
 def triton(voice, host, http_port, grpc_port, metrics_port, provider, variant, threads, max_batch,
-           queue_delay_us, max_queue, max_text, timeout_s, cache_mb, lexicon) -> None:
+           queue_delay_us, max_queue, max_text, max_audio_s, timeout_s, cache_mb, lexicon) -> None:
     """Serve the voice as Triton Inference Server models (edgetts, edgetts_stream) through
     PyTriton: dynamic batching, gRPC streaming, Triton's health and metrics."""
     try:
@@ -397,7 +397,7 @@ def triton(voice, host, http_port, grpc_port, metrics_port, provider, variant, t
     v = _served_voice(voice, provider, variant, threads, lexicon)
     sched = Scheduler(v, max_queue=max_queue, batching=True, max_batch=max_batch)
     svc = Service(v, os.path.basename(os.path.normpath(v.bundle)), PhraseCache(cache_mb << 20), sched,
-                  max_text, request_timeout_s=timeout_s)
+                  max_text, request_timeout_s=timeout_s, max_audio_s=max_audio_s)
     try:
         serve_triton(svc, host, http_port, grpc_port, metrics_port, max_batch, queue_delay_us,
                      on_ready=lambda: click.echo(

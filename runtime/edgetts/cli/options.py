@@ -9,7 +9,7 @@ import click
 from ..config import SPEED_MAX, SPEED_MIN, UNKNOWN_POLICIES
 from ..engine.variants import VARIANTS
 from ..engine.providers import PROVIDERS
-from ..serving.limits import CACHE_MB, MAX_QUEUE, MAX_TEXT_CHARS, REQUEST_TIMEOUT_S
+from ..serving.limits import CACHE_MB, MAX_AUDIO_SECONDS, MAX_QUEUE, MAX_TEXT_CHARS, REQUEST_TIMEOUT_S
 
 PROVIDER_CHOICES = ("auto",) + tuple(PROVIDERS)
 VARIANT_CHOICES = tuple(VARIANTS)
@@ -54,6 +54,10 @@ def service_limits(f):
                      help="Requests that may wait; more get 503 with Retry-After."),
         click.option("--max-text", type=click.IntRange(1, 1 << 20), default=MAX_TEXT_CHARS, show_default=True,
                      help="Characters per request (more gets 413)."),
+        click.option("--max-audio-seconds", "max_audio_s", type=click.FloatRange(1, 86400),
+                     default=MAX_AUDIO_SECONDS, show_default=True,
+                     help="Seconds of speech a request may ask for, estimated before synthesis "
+                          "(pauses and rate included; more gets 413)."),
         click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=REQUEST_TIMEOUT_S,
                      show_default=True, help="Seconds a request may take (504 after that)."),
         click.option("--cache-mb", type=click.IntRange(0, 1 << 20), default=CACHE_MB, show_default=True,

@@ -257,6 +257,20 @@ class Voice:
                 del held[nxt]
                 nxt += 1
 
+    # Seconds per character the estimate below assumes at speed 1: above the voice's own pace
+    # (about 0.21 s per character), so an estimate is an upper bound for ordinary text.
+    SECONDS_PER_CHAR = 0.3
+
+    def estimate_seconds(self, utts: Sequence[Utterance], options: Optional[SynthesisOptions] = None) -> float:
+        """The audio `utts` will make, estimated before synthesis: every pause exactly (SSML
+        breaks included), speech at ``SECONDS_PER_CHAR`` divided by the speed and SSML rate."""
+        speed = (options.speed if options and options.speed else None) or self.config.speed
+        total = 0.0
+        for u in utts:
+            rate = (sum(u.symbol_rate) / len(u.symbol_rate)) if u.symbol_rate else 1.0
+            total += len(u.spoken) * self.SECONDS_PER_CHAR / (rate * speed) + u.pause_after
+        return total
+
     def encode(self, utt: Utterance, o: SynthesisOptions):
         """One clause through the text encoder and the length regulator → (text context
         ``[N, r, D]``, progress ``[N, r, 2]``, symbol index of every frame)."""

@@ -8,3 +8,4 @@ MAX_TEXT_CHARS = 2000     # characters per request (more: 413)
 MAX_BODY_KB = 64          # request body (more: 413)
 REQUEST_TIMEOUT_S = 60.0  # a request's whole synthesis (more: 504)
 CACHE_MB = 64             # the in-memory phrase cache
+MAX_AUDIO_SECONDS = 900.0 # speech a request may ask for, estimated before synthesis (more: 413)

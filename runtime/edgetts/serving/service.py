@@ -25,7 +25,7 @@ from ..errors import EdgeTTSError, FrontendError
 from ..engine.manifest import sha256
 from .metrics import LiveReads, ServiceMetrics
 from .phrase_cache import PhraseCache, phrase_key
-from .limits import MAX_BODY_KB, MAX_TEXT_CHARS, REQUEST_TIMEOUT_S
+from .limits import MAX_AUDIO_SECONDS, MAX_BODY_KB, MAX_TEXT_CHARS, REQUEST_TIMEOUT_S
 from .scheduler import Job, JobTimeout, QueueFull, Scheduler
 from ..engine.audio import pcm16
 
@@ -200,12 +200,13 @@ class Service:
     def __init__(self, voice, voice_id: str = "default", cache: Optional[PhraseCache] = None,
                  scheduler: Optional[Scheduler] = None, max_text_chars: int = MAX_TEXT_CHARS,
                  max_body_bytes: int = MAX_BODY_KB << 10, request_timeout_s: float = REQUEST_TIMEOUT_S,
-                 token: Optional[str] = None):
+                 token: Optional[str] = None, max_audio_s: float = MAX_AUDIO_SECONDS):
         self.voice = voice
         self.voice_id = voice_id
         self.cache = cache if cache is not None else PhraseCache()
         self.scheduler = scheduler or Scheduler(voice)
         self.max_text_chars = max_text_chars
+        self.max_audio_s = max_audio_s
         self.max_body_bytes = max_body_bytes
         self.request_timeout_s = request_timeout_s
         self.token = token
@@ -281,6 +282,11 @@ class Service:
             utts = await loop.run_in_executor(None, self.voice.prepare, req.text, options)
         except FrontendError as exc:
             raise ServiceError(422, "unsayable_text", str(exc))
+        seconds = self.voice.estimate_seconds(utts, options)
+        if seconds > self.max_audio_s:  # before any synthesis: long breaks and slow rates count too
+            raise ServiceError(413, "audio_too_long", "the text would speak for about %.0f s (pauses and "
+                               "rate included); the limit is %.0f s (--max-audio-seconds): split it"
+                               % (seconds, self.max_audio_s))
         key = phrase_key(self.voice_sha, self.voice.variant, utts, {"speed": req.speed or 1.0})
         pcm = None if req.marks else self.cache.get(key)  # timestamps come from synthesis
         if pcm is not None:
