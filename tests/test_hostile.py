@@ -560,3 +560,60 @@ def test_h9_the_estimate_bounds_the_real_voice(default_bundle):
         real = len(voice.synthesize_array(text, o)) / voice.config.sample_rate
         est = voice.estimate_seconds(voice.prepare(text, o), o)
         assert real <= est <= 2 * real, (text, real, est)
+
+
+@pytest.fixture
+def impatient(tiny_bundle):
+    """A service whose clients must take each piece of an answer within one second."""
+    from edgetts.serving.server import HttpLimits
+
+    voice = Voice.load(tiny_bundle, provider="cpu", variant="fp32")
+    svc, httpd, client = start(voice, server_kw={"limits": HttpLimits(write_timeout_s=1.0)})
+    yield svc, client
+    stop(svc, httpd)
+
+
+def _post_raw(port, body: dict, extra_headers: bytes = b"") -> socket.socket:
+    data = json.dumps(body).encode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"POST /v1/tts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + extra_headers
+              + b"Content-Length: %d\r\n\r\n" % len(data) + data)
+    return s
+
+
+def test_h10_a_client_that_never_reads_is_dropped_at_the_write_deadline(impatient):
+    """It once held its connection and in-flight slot past --timeout."""
+    svc, client = impatient
+    s = _post_raw(client.port, {"text": "前方五百米右转请注意减速慢行保持安全车距。" * 80, "stream": True,
+                                "format": "pcm"}, b"")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        deadline = time.monotonic() + 60
+        while svc.speaking == 0 and time.monotonic() < deadline:  # the stream has started
+            time.sleep(0.05)
+        while svc.speaking and time.monotonic() < deadline:   # and is dropped, unread
+            time.sleep(0.1)
+        assert svc.speaking == 0
+    finally:
+        s.close()
+
+
+def test_h11_a_dropped_cache_hit_stream_stops_writing(served, caplog):
+    svc, client = served
+    text = "今天天气很好，我们一起去公园散步吧。" * 20
+    assert client.tts({"text": text})[0] == 200  # now in the phrase cache
+    for _ in range(4):
+        s = _post_raw(client.port, {"text": text, "stream": True, "format": "pcm"},
+                      b"Authorization: Bearer s3cret\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 200")
+        s.close()
+    time.sleep(0.5)
+    assert "socket.send() raised" not in caplog.text
+
+
+def test_h18_a_header_block_over_16_kib_in_one_piece_is_431(served):
+    _, client = served
+    big = b"X-Pad: " + b"a" * (17 << 10) + b"\r\n"
+    reply = _raw(client.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + big + b"\r\n")
+    assert reply.startswith(b"HTTP/1.1 431")
+    assert b"headers_too_large" in reply

@@ -294,6 +294,8 @@ def _served_voice(voice, provider, variant, threads, lexicon):
               help="Seconds SIGTERM waits for in-flight requests.")
 @click.option("--keep-alive", "keep_alive_s", type=click.FloatRange(0.5, 3600), default=5, show_default=True,
               help="Seconds a connection may sit idle, or take to send a request's headers.")
+@click.option("--write-timeout", "write_timeout_s", type=click.FloatRange(0.5, 3600), default=30, show_default=True,
+              help="Seconds a client may take no part of an answer before its connection is closed.")
 @click.option("--body-timeout", "body_timeout_s", type=click.FloatRange(0.5, 3600), default=10,
               show_default=True, help="Seconds a request's body may take to arrive (408 after that).")
 @click.option("--wyoming", "wyoming", default=None, metavar="URI", envvar="EDGETTS_WYOMING",
@@ -302,7 +304,7 @@ def _served_voice(voice, provider, variant, threads, lexicon):
 @opt.lexicon
 def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, cache_mb,
           disk_cache_mb, batching, max_batch, max_queue, max_text, max_audio_s, max_body_kb, timeout_s, drain_s,
-          keep_alive_s, body_timeout_s, wyoming, lexicon) -> None:
+          keep_alive_s, body_timeout_s, write_timeout_s, wyoming, lexicon) -> None:
     """Run the HTTP service (POST /v1/tts, POST /v1/audio/speech, /metrics, /healthz, /readyz),
     and Wyoming beside it with --wyoming."""
     from ..serving.phrase_cache import PhraseCache
@@ -342,7 +344,7 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         logging.getLogger("edgetts").warning("listening on %s without a token: anyone on the network "
                                              "can use this service", host)
-    limits = HttpLimits(keep_alive_s=keep_alive_s, body_timeout_s=body_timeout_s)
+    limits = HttpLimits(keep_alive_s=keep_alive_s, body_timeout_s=body_timeout_s, write_timeout_s=write_timeout_s)
     wyoming = (wyoming or "").strip() or None
 
     def ready(addr) -> None:

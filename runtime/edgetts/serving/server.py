@@ -65,11 +65,13 @@ log = logging.getLogger("edgetts.serving.server")
 @dataclass(frozen=True)
 class HttpLimits:
     """Connection settings, handed to Hypercorn (``keep_alive_s``, ``max_header_bytes``,
-    ``graceful_s``) or enforced by the app (``body_timeout_s``)."""
+    ``graceful_s``) or enforced by the app (``body_timeout_s``, ``write_timeout_s``, and
+    ``max_header_bytes`` again for a header block that arrives whole, which h11 does not count)."""
 
     keep_alive_s: float = 5.0       # header deadline from connect / last answer; idle limit
     body_timeout_s: float = 10.0    # the whole body must arrive within this, once headers are in
-    max_header_bytes: int = 16 << 10
+    write_timeout_s: float = 30.0   # one piece of the answer must be taken by the client within this
+    max_header_bytes: int = 16 << 10  # the header block, however its bytes arrive (more: 431)
     graceful_s: float = 3.0         # after the drain: how long open connections may finish
     backlog: int = 128
 
@@ -115,6 +117,10 @@ class _ClientGone(Exception):
     pass
 
 
+class _WriteStalled(Exception):
+    """The client took no part of the answer within the write deadline."""
+
+
 class _Unread(ServiceError):
     """Refused before the body was read: the connection cannot carry another request."""
 
@@ -156,10 +162,23 @@ class HttpAdapter:
                 tracked.status = message["status"]
                 message = dict(message, headers=list(message.get("headers", [])) +
                                [(b"x-request-id", rid.encode("ascii"))])
-            await send(message)
+            try:  # a client that stops reading holds its slot only this long
+                await asyncio.wait_for(send(message), self.limits.write_timeout_s)
+            except asyncio.TimeoutError:
+                raise _WriteStalled()
 
         with tracked:
-            await self.app(scope, receive, send_with_id)
+            size = sum(len(k) + len(v) for k, v in scope.get("headers", ()))
+            if size > self.limits.max_header_bytes:  # arrived in one piece: h11 let it through
+                return await _error(ServiceError(431, "headers_too_large", "the request's headers are %d "
+                                                 "bytes, the limit is %d" % (size, self.limits.max_header_bytes)),
+                                    close=True)(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except _WriteStalled:
+                tracked.status = 499  # the answer is cut: the connection closes
+                log.warning("request %s: the client took no data for %.0f s; closing its connection",
+                            rid, self.limits.write_timeout_s)
 
     async def _http_exception(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -306,6 +325,9 @@ class HttpAdapter:
                 if first:
                     yield first
                 async for data in chunks:
+                    await asyncio.sleep(0)  # let the loop see a closed connection
+                    if await request.is_disconnected():
+                        break
                     yield data
             except ServiceError as e:  # headers are out: the stream is cut short
                 log.warning("stream ended early: %s", e.message)
