@@ -10,13 +10,14 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo docs test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
+.PHONY: help setup demo docs fuzz bench-attack test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
 	@echo "make test     run the test suite (sets up .venv first)"
 	@echo "make lint     ruff over the project, mypy over the runtime package (CI runs both)"
 	@echo "make docs     build the documentation (docs/) into build/site, warnings as errors"
+	@echo "make fuzz     the property tests over untrusted input, 3000 examples each (make test runs 120)"
 	@echo "make test-nano    the runtime tests, say and serve on the Jetson Nano's versions: Python 3.8,"
 	@echo "              onnxruntime 1.11.1, the oldest numpy supported, no torch (fresh venv $(NANO_VENV))"
 	@echo "make jetson-kit   dist/edgetts-jetson: wheel + voice bundle + installer, all a Jetson needs"
@@ -24,6 +25,7 @@ help:
 	@echo "make bench-nano   whole-process say: Python 3.8 + ORT 1.11 vs this venv, side by side"
 	@echo "make export   build the default voice bundle into $(VOICE)"
 	@echo "make bench    every configuration side by side: RTF, first audio, step latency, RSS"
+	@echo "make bench-attack  peak RSS of serve while hostile request shapes are replayed against it"
 	@echo "make bench-serve  the HTTP service under 1/4/16 clients with idle connections held, batching on"
 	@echo "              and off; cache speed-up (SERVE_ARGS=\"--against OLD/runtime\": another build beside it)"
 	@echo "make serve    run the HTTP service on 127.0.0.1:8080 with the default voice"
@@ -86,6 +88,10 @@ bench-scale: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
 test-triton: setup $(VOICE)/voice.json $(TRITON_VENV)/.installed
 	EDGETTS_NO_SKIP=1 EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) $(TRITON_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/scaleout
 
+# The property tests over every reader of untrusted input, deeper than in make test.
+fuzz: setup
+	EDGETTS_FUZZ_PROFILE=deep $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py tests/test_frontend_fuzz.py
+
 # The documentation: MkDocs, strict (a broken link or anchor fails the build).
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
@@ -104,7 +110,7 @@ NANO_PINS  ?= onnxruntime==1.11.1 numpy==1.21.6
 NANO_TESTS ?= tests/test_runtime.py tests/test_compat.py tests/test_installed.py tests/test_server.py \
               tests/test_cli.py tests/test_normalize.py tests/test_frontend_fuzz.py tests/test_real_voice.py \
               tests/test_frontend.py tests/test_readings.py tests/test_ssml.py tests/test_marks.py tests/test_hostile.py \
-              tests/test_wyoming.py tests/test_stream_vocoder.py tests/test_pipeline.py tests/test_determinism.py
+              tests/test_wyoming.py tests/test_stream_vocoder.py tests/test_pipeline.py tests/test_determinism.py tests/test_fuzz.py
 
 $(NANO_VENV)/.installed: runtime/pyproject.toml jetson/runtime-requirements.txt Makefile
 	@test -n "$(PY38)" || { echo "test-nano: no Python 3.8 interpreter here (looked for python3.8 on PATH and in ~/.pyenv/versions/3.8*); install one, or pass PY38=/path/to/python3.8" >&2; exit 1; }
@@ -143,6 +149,9 @@ export: setup
 
 bench: setup $(VOICE)/voice.json
 	$(BIN)/python -m benchmarks.bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
+
+bench-attack: setup $(VOICE)/voice.json
+	$(BIN)/python -m benchmarks.attack_memory --voice $(VOICE)
 
 bench-serve: setup $(VOICE)/voice.json
 	$(BIN)/python -m benchmarks.serve_load --voice $(VOICE) --json build/serve_load.json $(SERVE_ARGS)

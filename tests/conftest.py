@@ -6,6 +6,18 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# Hypothesis: bounded in `make test`, deeper in `make fuzz` (EDGETTS_FUZZ_PROFILE=deep); tests
+# that set their own settings keep them.
+try:
+    from hypothesis import HealthCheck, settings
+
+    _relaxed = [HealthCheck.too_slow, HealthCheck.filter_too_much]
+    settings.register_profile("ci", max_examples=120, deadline=None, suppress_health_check=_relaxed)
+    settings.register_profile("deep", max_examples=3000, deadline=None, suppress_health_check=_relaxed)
+    settings.load_profile(os.environ.get("EDGETTS_FUZZ_PROFILE", "ci"))
+except ImportError:  # the Triton venv has no hypothesis
+    pass
+
 # tests/scaleout runs in its own venv (`make test-triton`: PyTriton needs the system Python). Not
 # called tests/triton: a folder of that name on sys.path shadows the `triton` package torch probes.
 try:
