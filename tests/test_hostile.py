@@ -617,3 +617,34 @@ def test_h18_a_header_block_over_16_kib_in_one_piece_is_431(served):
     reply = _raw(client.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + big + b"\r\n")
     assert reply.startswith(b"HTTP/1.1 431")
     assert b"headers_too_large" in reply
+
+
+def test_h8_running_out_of_file_descriptors_logs_once_per_ten_seconds():
+    """asyncio logs every failed accept() while descriptors run out (377 MB of log in a minute)."""
+    import asyncio
+    import errno
+    import logging
+
+    from edgetts.serving import server  # installs the filter on asyncio's logger
+
+    assert server._ACCEPT_ERRORS in logging.getLogger("asyncio").filters
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handler = Keep()
+    log = logging.getLogger("asyncio")
+    log.addHandler(handler)
+    loop = asyncio.new_event_loop()
+    try:
+        for _ in range(1000):  # as the event loop reports them
+            loop.call_exception_handler({"message": "socket.accept() out of system resource",
+                                         "exception": OSError(errno.EMFILE, "Too many open files")})
+        loop.call_exception_handler({"message": "another problem"})
+    finally:
+        loop.close()
+        log.removeHandler(handler)
+    accepts = [r for r in records if "socket.accept()" in r.getMessage()]
+    assert len(accepts) <= 1 and any("another problem" in r.getMessage() for r in records)

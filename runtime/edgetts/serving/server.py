@@ -424,6 +424,37 @@ def bind(host: str, port: int, backlog: int = 128) -> socket.socket:
     return sock
 
 
+class _OncePer(logging.Filter):
+    """Lets a message that starts with `prefix` through at most once per `seconds`: asyncio logs
+    "socket.accept() out of system resource" on every attempt while file descriptors run out,
+    hundreds of thousands of lines a minute."""
+
+    def __init__(self, prefix: str, seconds: float = 10.0):
+        super().__init__()
+        self.prefix, self.seconds = prefix, seconds
+        self._last = float("-inf")
+        self._dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        import time
+
+        if not str(record.msg).startswith(self.prefix):
+            return True
+        now = time.monotonic()
+        if now - self._last < self.seconds:
+            self._dropped += 1
+            return False
+        self._last = now
+        if self._dropped:
+            record.msg = "%s (%d more like it in the last %.0f s)" % (record.msg, self._dropped, self.seconds)
+            self._dropped = 0
+        return True
+
+
+_ACCEPT_ERRORS = _OncePer("socket.accept() out of system resource")
+logging.getLogger("asyncio").addFilter(_ACCEPT_ERRORS)
+
+
 class Server:
     """The service on one asyncio loop: HTTP (Hypercorn) and, if given, Wyoming."""
 
