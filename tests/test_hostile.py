@@ -385,7 +385,8 @@ def test_h2_h3_h4_ssml_that_broke_the_front_end_is_a_422_naming_it(served, ssml,
     _, client = served
     body = json.dumps({"text": "<speak>%s</speak>" % ssml}).encode()  # ASCII JSON: \ud800 escaped
     status, _, payload = client.request("POST", "/v1/tts", raw=body)
-    assert status == 422 and named in json.loads(payload)["error"]["message"]
+    err = json.loads(payload)["error"]
+    assert status == 422 and err["code"] == "invalid_ssml" and named in err["message"]
 
 
 def test_h2_h3_h4_the_cli_front_end_answers_in_one_line():
@@ -648,3 +649,14 @@ def test_h8_running_out_of_file_descriptors_logs_once_per_ten_seconds():
         log.removeHandler(handler)
     accepts = [r for r in records if "socket.accept()" in r.getMessage()]
     assert len(accepts) <= 1 and any("another problem" in r.getMessage() for r in records)
+
+
+def test_a_busy_wyoming_port_names_the_wyoming_flag(tiny_bundle):
+    """It said "pick one with --port", the HTTP flag."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = CliRunner().invoke(main, ["serve", "--voice", tiny_bundle, "--port", "0", "--provider", "cpu",
+                                      "--wyoming", "tcp://127.0.0.1:%d" % port])
+    assert r.exit_code == 69 and "pick another with --wyoming" in r.output

@@ -359,8 +359,9 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
         raise _Fatal(str(exc), EXIT_BAD_CONFIG)
     except BindError as exc:  # raised by bind(), before anything is served
         sched.close()
-        if exc.errno == errno.EADDRINUSE:
-            why = "is already in use (another edgetts, or another service; pick one with --port)"
+        if exc.errno == errno.EADDRINUSE:  # name the flag that chose this address
+            flag = "--wyoming" if exc.where.startswith(("tcp://", "unix://")) else "--port"
+            why = "is already in use (another edgetts, or another service; pick another with %s)" % flag
         else:
             why = "cannot be bound: %s" % (exc.strerror or exc)
         raise _Fatal("%s %s" % (exc.where, why), EXIT_PORT_UNAVAILABLE)

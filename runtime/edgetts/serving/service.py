@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator, List, Optional
 
 from ..config import SynthesisOptions
-from ..errors import EdgeTTSError, FrontendError
+from ..errors import EdgeTTSError, FrontendError, SSMLError
 from ..engine.manifest import sha256
 from .metrics import LiveReads, ServiceMetrics
 from .phrase_cache import PhraseCache, phrase_key
@@ -280,6 +280,8 @@ class Service:
         loop = asyncio.get_running_loop()
         try:  # the front-end takes milliseconds per clause: off the loop
             utts = await loop.run_in_executor(None, self.voice.prepare, req.text, options)
+        except SSMLError as exc:  # malformed SSML, or a value it may not take
+            raise ServiceError(422, "invalid_ssml", str(exc))
         except FrontendError as exc:
             raise ServiceError(422, "unsayable_text", str(exc))
         seconds = self.voice.estimate_seconds(utts, options)
