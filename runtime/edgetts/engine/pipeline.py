@@ -82,6 +82,23 @@ class Cores:
         self.release()
 
 
+def _until_done(q: "queue.Queue", stop: threading.Event) -> Iterator[Any]:
+    """The items of `q` as they come, until a ``_Done`` (a ``_Failed`` raises its error); ends
+    early once `stop` is set and nothing is waiting."""
+    while True:
+        try:
+            item = q.get(timeout=_POLL_S)
+        except queue.Empty:
+            if stop.is_set():
+                return
+            continue
+        if isinstance(item, _Done):
+            return
+        if isinstance(item, _Failed):
+            raise item.error
+        yield item
+
+
 class _Clause:
     """One clause's events in, its chunks out, vocoded in a thread of its own."""
 
@@ -145,18 +162,7 @@ class _Clause:
 
     def read(self, stop: threading.Event) -> Iterator[Any]:
         """The clause's chunks as they come, until its end (raises what its thread raised)."""
-        while True:
-            try:
-                item = self.chunks.get(timeout=_POLL_S)
-            except queue.Empty:
-                if stop.is_set():
-                    return
-                continue
-            if isinstance(item, _Done):
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
+        return _until_done(self.chunks, stop)
 
     def join(self) -> None:
         self._thread.join(timeout=5)
@@ -283,19 +289,9 @@ class ClausePipeline:
 
     def __iter__(self) -> Generator[Any, None, None]:
         try:
-            while True:
+            for clause in _until_done(self._clauses, self._stop):
                 try:
-                    item = self._clauses.get(timeout=_POLL_S)
-                except queue.Empty:
-                    if self._stop.is_set():
-                        return
-                    continue
-                if isinstance(item, _Done):
-                    return
-                if isinstance(item, _Failed):
-                    raise item.error
-                try:
-                    yield from item.read(self._stop)
+                    yield from clause.read(self._stop)
                 finally:
                     with self._room:
                         self._in_hand -= 1
