@@ -46,6 +46,17 @@ def test_break_after_a_full_stop_replaces_its_pause():
     assert [u.pause_after for u in utts] == [pytest.approx(1.5), pytest.approx(SENTENCE_PAUSE)]
 
 
+@pytest.mark.parametrize("ssml, first", [
+    ('<p>你好</p><break time="500ms"/>再见', 0.5),     # shorter than the paragraph's 0.6 s: it wins
+    ('<s>你好</s><break time="1s"/>再见', 1.0),
+    ('<p><s>你好</s></p>再见', 0.6),                   # structural pauses alone: the longest
+])
+def test_a_break_beside_an_end_of_paragraph_replaces_its_pause(ssml, first):
+    """It acted as a minimum: </p> then a 500 ms break paused 0.6 s."""
+    utts = read("<speak>%s</speak>" % ssml)
+    assert utts[0].pause_after == pytest.approx(first)
+
+
 @pytest.mark.parametrize("kind, text, expected", [
     ("digits", "384756", "三八四七五六"),
     ("characters", "AB12", "A B 一 二"),

@@ -473,6 +473,7 @@ def doctor(voice: Optional[str], open_voice: bool, provider: str) -> None:
     click.echo("python        %s (%s, %s)" % (platform.python_version(), platform.machine(),
                                               platform.system()))
     ver = onnxruntime_version()
+    working: set = set()  # the providers whose probe session really runs on them
     if ver is None:
         click.echo("onnxruntime   NOT INSTALLED: pip install onnxruntime-gpu (or onnxruntime)")
     else:
@@ -482,6 +483,8 @@ def doctor(voice: Optional[str], open_voice: bool, provider: str) -> None:
         click.echo("  built with: %s" % ", ".join(ort.get_available_providers()))
         for name in AUTO_ORDER:
             r = probe(name)
+            if r.loads:
+                working.add(name)
             click.echo("  %-9s  %s" % (name, "loads" if r.loads else "no: " + r.detail))
     try:
         click.echo("text norm     %s" % normalize.backend())
@@ -495,14 +498,15 @@ def doctor(voice: Optional[str], open_voice: bool, provider: str) -> None:
         if open_voice:
             raise _Fatal(str(exc), EXIT_BAD_CONFIG)
         return
-    _doctor_variants(bundle, ver)
+    _doctor_variants(bundle, ver, working)
     if open_voice:
         v = _load_voice(bundle, provider, None, exit_code=EXIT_BAD_CONFIG)
         click.echo("opens         %s on %s" % (v.variant, v.providers[0]))
 
 
-def _doctor_variants(bundle: str, ort_version: Optional[str]) -> None:
-    """Every variant of the voice: whether this ONNX Runtime opens it, or why not."""
+def _doctor_variants(bundle: str, ort_version: Optional[str], working: Optional[set] = None) -> None:
+    """Every variant of the voice: whether this ONNX Runtime reads its graphs, or why not, and
+    whether a provider it is meant for works here (`working`: the providers that loaded)."""
     from ..engine import manifest
     from ..engine.compat import statuses
 
@@ -514,8 +518,14 @@ def _doctor_variants(bundle: str, ort_version: Optional[str]) -> None:
     if ort_version is None:
         return
     for st in statuses(config.graphs, ort_version):
-        click.echo("  %-6s %-5s  %s" % (st.variant, "/".join(st.meant_for) or "-",
-                                        "loads" if st.loads else "no: " + st.reason))
+        if not st.loads:
+            verdict = "no: " + st.reason
+        elif working is not None and st.meant_for and not set(st.meant_for) & working:
+            verdict = ("this onnxruntime reads it, but none of its providers works here (it would run "
+                       "on the CPU, slowly)")
+        else:
+            verdict = "loads"
+        click.echo("  %-6s %-5s  %s" % (st.variant, "/".join(st.meant_for) or "-", verdict))
 
 
 if __name__ == "__main__":

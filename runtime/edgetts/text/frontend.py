@@ -200,17 +200,21 @@ class Frontend:
         its own sentence, not after the whole text (a run of sentence marks stays with the
         sentence before it, so "好。。。" keeps its one long pause). A pause span (an SSML break,
         the end of <s>/<p>) ends the clause before it with that pause; adjacent ones merge into
-        the longest."""
+        the longest, except that explicit breaks replace the structural pauses beside them."""
         buf: List[_Piece] = []
         hints: Dict[str, Tuple[str, ...]] = {}
         i = 0
         while i < len(spans):
             sp = spans[i]
             if sp.pause is not None:
-                pause = 0.0
+                run = []
                 while i < len(spans) and spans[i].pause is not None:
-                    pause = max(pause, spans[i].pause or 0.0)
+                    run.append(spans[i])
                     i += 1
+                # an explicit <break> replaces the pauses of the </s> and </p> beside it, as it
+                # replaces the punctuation's; structural pauses alone merge into the longest
+                chosen = [p for p in run if p.explicit] or run
+                pause = max(p.pause or 0.0 for p in chosen)
                 yield from self._flush(buf, hints, pause)
                 buf, hints = [], {}
                 continue

@@ -60,6 +60,7 @@ class Span:
     rate: float = 1.0                         # speaking rate, multiplies the request's speed
     volume: float = 1.0                       # gain on the audio
     pause: Optional[float] = None             # seconds of silence (break, end of s/p)
+    explicit: bool = False                    # a <break>: its pause replaces the ones beside it
 
 
 _PROLOG = re.compile(r"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!DOCTYPE|<speak)")
@@ -171,7 +172,7 @@ def _break(el, style: Span, out: List[Span]) -> None:
         secs = BREAK_STRENGTH[strength.strip()]
     else:
         secs = BREAK_STRENGTH["medium"]
-    out.append(Span(pause=secs))
+    out.append(Span(pause=secs, explicit=True))
 
 
 def _boundary(pause: float):
