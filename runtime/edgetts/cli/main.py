@@ -504,6 +504,66 @@ def doctor(voice: Optional[str], open_voice: bool, provider: str) -> None:
         click.echo("opens         %s on %s" % (v.variant, v.providers[0]))
 
 
+@main.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.pass_context
+def voices(ctx) -> None:
+    """The voices this machine has: installed voice packages, the user's voices and the default
+    folders (with no subcommand: list them)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..engine import manifest
+    from ..engine.bundle import default_voice_dirs, installed_voices, user_voices_dir
+
+    found = [("package " + n, d) for n, d in sorted(installed_voices().items())]
+    mine = user_voices_dir()
+    if os.path.isdir(mine):
+        found += [("user " + n, os.path.join(mine, n)) for n in sorted(os.listdir(mine))
+                  if os.path.isfile(os.path.join(mine, n, "voice.json"))]
+    found += [("folder", d) for d in default_voice_dirs() if os.path.isfile(os.path.join(d, "voice.json"))]
+    if not found:
+        click.echo("no voices: pip install a voice package (make voice-wheel builds one), "
+                   "`edgetts voices install ARCHIVE`, or `make export`")
+        return
+    for kind, folder in found:
+        try:
+            c = manifest.load(folder, checksums=False)
+            what = "%s (%s), variants %s" % (c.name, c.language, ", ".join(sorted(c.graphs)))
+        except EdgeTTSError as exc:
+            what = "NOT USABLE: %s" % exc
+        click.echo("%-22s %s\n%22s %s" % (kind, folder, "", what))
+
+
+@voices.command("pack", context_settings=CONTEXT)
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--out", default="dist", show_default=True, help="Folder to write the wheel to.")
+@click.option("--name", default="default", show_default=True, help="The name --voice will take.")
+@click.option("--variants", default=None, help="Comma-separated variants to pack (default: all).")
+def voices_pack(bundle, out, name, variants) -> None:
+    """Pack a voice bundle as a wheel: pip install it, then --voice NAME (or nothing, for default)."""
+    from ..engine.voice_package import pack
+
+    try:
+        path = pack(bundle, out, name, [v.strip() for v in variants.split(",")] if variants else None)
+    except EdgeTTSError as exc:
+        raise click.ClickException(str(exc))
+    click.echo("wrote %s (%.1f MB)" % (path, os.path.getsize(path) / 1e6))
+
+
+@voices.command("install", context_settings=CONTEXT)
+@click.argument("archive", type=click.Path(dir_okay=False, exists=True))
+@click.option("--name", default="default", show_default=True, help="The name --voice will take.")
+@click.option("--replace", is_flag=True, help="Overwrite a voice of that name.")
+def voices_install(archive, name, replace) -> None:
+    """Unpack a voice archive (tar, tar.gz or zip of a bundle) into the user's voices, verified."""
+    from ..engine.voice_package import install
+
+    try:
+        folder = install(archive, name, replace=replace)
+    except EdgeTTSError as exc:
+        raise click.ClickException(str(exc))
+    click.echo("installed %s: use --voice %s" % (folder, name))
+
+
 def _doctor_variants(bundle: str, ort_version: Optional[str], working: Optional[set] = None) -> None:
     """Every variant of the voice: whether this ONNX Runtime reads its graphs, or why not, and
     whether a provider it is meant for works here (`working`: the providers that loaded)."""

@@ -171,11 +171,16 @@ def _config(m: dict, graphs: Dict[str, Dict[str, GraphInfo]]) -> VoiceConfig:
 
 # -- files --------------------------------------------------------------------------------------
 
+def dumps(config: VoiceConfig) -> str:
+    """``voice.json``'s text for `config`."""
+    return json.dumps(to_dict(config), indent=1, ensure_ascii=False)
+
+
 def write(bundle: str, config: VoiceConfig) -> str:
     """Write `config` as ``bundle/voice.json`` (atomically: a reader never sees half a file)."""
     path = os.path.join(bundle, "voice.json")
     with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(to_dict(config), f, indent=1, ensure_ascii=False)
+        f.write(dumps(config))
     os.replace(path + ".tmp", path)
     return path
 
