@@ -36,9 +36,9 @@ def user_voices_dir() -> str:
 
 
 def installed_voices() -> Dict[str, str]:
-    """Installed voice packages: name → bundle folder (the folder of the module the entry point
-    names). A package that cannot be imported is left out with a warning."""
-    import importlib
+    """Installed voice packages: name → bundle folder (the folder of the package the entry point
+    names). A package that cannot be found is left out with a warning."""
+    import importlib.util
     import logging
 
     try:
@@ -50,9 +50,11 @@ def installed_voices() -> Dict[str, str]:
     group = eps.select(group=ENTRY_POINTS) if hasattr(eps, "select") else eps.get(ENTRY_POINTS, [])
     found: Dict[str, str] = {}
     for ep in group:
-        try:
-            module = importlib.import_module(ep.value.split(":")[0])
-            found[ep.name] = os.path.dirname(os.path.abspath(module.__file__ or ""))
+        try:  # found, not imported: a voice package runs no code
+            spec = importlib.util.find_spec(ep.value.split(":")[0])
+            if spec is None or not spec.submodule_search_locations:
+                raise ImportError("no package %s" % ep.value)
+            found[ep.name] = os.path.abspath(list(spec.submodule_search_locations)[0])
         except Exception as exc:  # a broken package must not hide the others
             logging.getLogger(__name__).warning("voice package %s (%s) cannot be loaded: %s",
                                                 ep.name, ep.value, exc)
