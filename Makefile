@@ -136,10 +136,10 @@ test-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
 # run its install.sh (jetson/README.md).
 KIT ?= dist/edgetts-jetson
 jetson-kit: setup $(VOICE)/voice.json
-	rm -rf $(KIT) && mkdir -p $(KIT)/voice
+	rm -rf $(KIT) && mkdir -p $(KIT)
 	$(BIN)/pip wheel -q --no-deps -w $(KIT) ./runtime
+	$(BIN)/edgetts voices pack $(VOICE) -o $(KIT) --name default
 	cp jetson/install.sh jetson/edgetts.service jetson/README.md jetson/runtime-requirements.txt $(KIT)/
-	cp $(VOICE)/voice.json $(VOICE)/*.onnx $(KIT)/voice/
 	@du -sh $(KIT)
 
 bench-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed

@@ -101,7 +101,13 @@ if [ -z "$PKG" ]; then
     PKG="$(dirname "$HERE")/runtime"
     [ -f "$PKG/pyproject.toml" ] || die "no edgetts wheel beside me and no checkout around me: run me from the kit 'make jetson-kit' writes"
 fi
-if [ -z "$VOICE" ] && [ -f "$HERE/voice/voice.json" ]; then
+# The voice: a folder given with --voice, else the voice wheel in the kit, else loose files in an
+# older kit's voice/ folder.
+VOICE_WHEEL=""
+if [ -z "$VOICE" ]; then
+    VOICE_WHEEL="$(find "$HERE" -maxdepth 1 -name 'edgetts_voice_*.whl' | sort | tail -n 1)"
+fi
+if [ -z "$VOICE" ] && [ -z "$VOICE_WHEEL" ] && [ -f "$HERE/voice/voice.json" ]; then
     VOICE="$HERE/voice"
 fi
 
@@ -123,8 +129,8 @@ say "JetPack $JETPACK (L4T R$L4T), Python: $PY"
 if [ "$JETPACK" != 6 ] && [ -z "$ORT_WHEEL" ]; then
     die "JetPack $JETPACK needs --ort-wheel: download the ONNX Runtime GPU wheel for your JetPack and Python from the Jetson Zoo (https://elinux.org/Jetson_Zoo#ONNX_Runtime), e.g. onnxruntime_gpu-1.11.0-cp38-cp38-linux_aarch64.whl for JetPack 4.6"
 fi
-if [ -z "$VOICE" ] && [ ! -f "$STATE/voices/default/voice.json" ]; then
-    die "--voice is required: build the bundle on a PC with 'make export' and copy voices/default here"
+if [ -z "$VOICE" ] && [ -z "$VOICE_WHEEL" ] && [ ! -f "$STATE/voices/default/voice.json" ]; then
+    die "--voice is required: build the bundle on a PC with 'make export' and copy voices/default here (or use the kit 'make jetson-kit' writes, which carries the voice)"
 fi
 if [ -n "$VOICE" ] && [ ! -f "$VOICE/voice.json" ]; then
     die "$VOICE is not a voice bundle (no voice.json)"
@@ -158,6 +164,13 @@ say "edgetts (runtime only: numpy, soundfile, click and the Chinese front-end)"
 # the other dependencies come from runtime-requirements.txt (runtime/requirements.txt, less ONNX Runtime).
 run "$PIP" install -q --no-deps "$PKG"
 run "$PIP" install -q -r "$HERE/runtime-requirements.txt"
+VOICE_REF="$STATE/voices/default"  # what the service opens (the unit's EDGETTS_VOICE)
+if [ -n "$VOICE_WHEEL" ]; then
+    # the voice as a package in the venv; an older voice folder would take precedence, so it goes
+    run "$PIP" install -q --no-deps --force-reinstall "$VOICE_WHEEL"
+    run rm -rf "$STATE/voices/default"
+    VOICE_REF=default
+fi
 run mkdir -p "$PREFIX/jetson"
 run cp "$HERE/README.md" "$PREFIX/jetson/README.md"
 
@@ -217,7 +230,7 @@ case "$HOST" in 0.0.0.0|::) HOST=127.0.0.1 ;; esac
 
 say "opening the voice with the installed ONNX Runtime, as the service will"
 # Fails fast (exit 78, the reason printed) instead of a service that cannot start.
-if ! run runuser -u edgetts -- "$PREFIX/venv/bin/edgetts" doctor --voice "$STATE/voices/default" --open; then
+if ! run runuser -u edgetts -- "$PREFIX/venv/bin/edgetts" doctor --voice "$VOICE_REF" --open; then
     die "the voice does not open here (reason above); the service was not enabled"
 fi
 

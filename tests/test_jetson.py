@@ -126,6 +126,24 @@ def test_install_script_dry_run_shows_the_plan(tmp_path):
     assert missing.returncode == 1 and "--ort-wheel" in missing.stderr  # JetPack 4.6 needs the wheel
 
 
+def test_a_kit_with_a_voice_wheel_installs_the_voice_as_a_package(tmp_path):
+    """The kit `make jetson-kit` writes carries the voice as a wheel: install.sh puts it in the
+    venv and opens it by name, with nothing copied and no --voice needed."""
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    for f in ("install.sh", "edgetts.service", "README.md", "runtime-requirements.txt"):
+        shutil.copy(os.path.join(ROOT, "jetson", f), str(kit / f))
+    for f in ("edgetts-0.1.0-py3-none-any.whl", "edgetts_voice_default-0.1.0-py3-none-any.whl"):
+        (kit / f).write_bytes(b"")
+    out = subprocess.run(["bash", str(kit / "install.sh"), "--dry-run", "--ort-wheel", "ort.whl"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    plan = out.stdout.splitlines()
+    assert any("pip install -q --no-deps --force-reinstall" in ln and "edgetts_voice_default" in ln for ln in plan)
+    assert any("doctor --voice default --open" in ln for ln in plan)
+    assert not [ln for ln in plan if ln.startswith("+ cp ") and "voice.json" in ln]
+
+
 def test_uninstall_removes_everything_the_installer_writes():
     out = subprocess.run(["bash", SCRIPT, "--dry-run", "--uninstall"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
