@@ -190,3 +190,21 @@ def test_doctor_open_fails_fast_with_exit_78(tmp_path):
     (tmp_path / "voice.json").write_text("{oops")
     r = CliRunner().invoke(main, ["doctor", "--voice", str(tmp_path), "--open"])
     assert r.exit_code == 78 and "not valid JSON" in r.output
+
+
+def test_install_help_is_the_header_and_the_options_only():
+    out = subprocess.run(["bash", SCRIPT, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "set -euo" not in out.stdout and "--dry-run" in out.stdout
+
+
+def test_the_guide_lists_every_file_of_the_kit():
+    """The kit's files: what make jetson-kit copies, the runtime wheel and the voice wheel."""
+    make = open(os.path.join(ROOT, "Makefile"), encoding="utf-8").read()
+    recipe = make.split("\njetson-kit:", 1)[1].split("\n\n", 1)[0]
+    copied = [os.path.basename(f) for ln in recipe.splitlines() if ln.strip().startswith("cp ")
+              for f in ln.split()[1:-1]]
+    assert "voices pack" in recipe and "wheel" in recipe and len(copied) == 4
+    guide = open(os.path.join(ROOT, "jetson", "README.md"), encoding="utf-8").read()
+    table = guide.split("| file | what it is |", 1)[1].split("\n\n", 1)[0]
+    for name in copied + ["edgetts-*.whl", "edgetts_voice_default-*.whl"]:
+        assert "`%s`" % name in table, name
