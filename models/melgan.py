@@ -124,6 +124,10 @@ class PQMFSynthesis(nn.Module):
         super().__init__()
         self.register_buffer("updown", torch.zeros(SUBBANDS, SUBBANDS, SUBBANDS))
         self.register_buffer("synthesis", torch.zeros(1, SUBBANDS, TAPS))
+        # portable: the zero padding as a Concat of zeros sliced from the signal (x · 0), not a
+        # Pad whose pads opset 13 computes with a ConstantOfShape: TensorRT 8.2's parser takes
+        # ConstantOfShape in FP32 only, and the Nano's graphs are INT64 there and FP16 here
+        self.portable = False
 
     def forward(self, subbands: torch.Tensor) -> torch.Tensor:
         if subbands.dim() == 4:  # the 2-D layout [B, 4, 1, T]: the same filters as (1, k) kernels
@@ -131,7 +135,11 @@ class PQMFSynthesis(nn.Module):
             x = F.pad(x, (TAPS // 2, TAPS // 2))
             return F.conv2d(x, self.synthesis.unsqueeze(2))[:, 0, 0]
         x = F.conv_transpose1d(subbands, self.updown, stride=SUBBANDS)
-        x = F.pad(x, (TAPS // 2, TAPS // 2))
+        if self.portable:
+            zeros = x[..., :TAPS // 2] * 0.0  # the signal is finite (tanh sub-bands)
+            x = torch.cat([zeros, x, zeros], dim=-1)
+        else:
+            x = F.pad(x, (TAPS // 2, TAPS // 2))
         return F.conv1d(x, self.synthesis).squeeze(1)
 
 
@@ -152,6 +160,7 @@ class MBMelGAN(nn.Module):
 
     def set_portable(self, portable: bool) -> None:
         self.generator.set_portable(portable)
+        self.pqmf.portable = portable
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         sub = self.generator(mel)
