@@ -42,6 +42,7 @@ import logging
 import re
 import signal
 import socket
+import sys
 import threading
 import uuid
 from dataclasses import dataclass
@@ -260,9 +261,10 @@ class HttpAdapter:
         except RecursionError:  # json's parser recurses per nesting level
             raise ServiceError(400, "invalid_json", "the body is nested too deeply; requests are flat "
                                "JSON objects")
-        except ValueError as exc:  # Python's limit on the digits of an integer (int_max_str_digits)
-            raise ServiceError(400, "invalid_json", "the body holds a number JSON cannot be read into: %s"
-                               % str(exc).split(":")[0])
+        except ValueError:  # Python's limit on the digits of an integer (int_max_str_digits)
+            limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+            raise ServiceError(400, "invalid_json", "the body holds a number of more than %d digits; "
+                               "send numbers as JSON numbers of ordinary size" % limit)
         return body
 
     # -- endpoints -------------------------------------------------------------------------------
