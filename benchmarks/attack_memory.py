@@ -29,18 +29,11 @@ import time
 from typing import List
 
 
-def _peak_rss_mb(pid: int) -> float:
+def _status_mb(pid: int, key: str) -> float:
+    """A memory line of /proc/PID/status in MB (VmRSS: now; VmHWM: the high-water mark)."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def _rss_mb(pid: int) -> float:
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
 
@@ -96,7 +89,8 @@ def main(argv=None) -> int:
     rows: List[str] = []
 
     def row(shape: str, note: str) -> None:
-        rows.append("| %s | %.0f MB | %.0f MB | %s |" % (shape, _rss_mb(p.pid), _peak_rss_mb(p.pid), note))
+        rows.append("| %s | %.0f MB | %.0f MB | %s |"
+                    % (shape, _status_mb(p.pid, "VmRSS"), _status_mb(p.pid, "VmHWM"), note))
         print(rows[-1], file=sys.stderr)
 
     try:
@@ -138,7 +132,7 @@ def main(argv=None) -> int:
         _in_threads(16, lambda i: statuses.append(_post(http_port, {"text": text + str(i), "stream": True,
                                                                       "format": "pcm"})))
         row("http-stream", "16 x 1990 characters streamed at once (%s)" % ", ".join(sorted(set(map(str, statuses)))))
-        peak = _peak_rss_mb(p.pid)
+        peak = _status_mb(p.pid, "VmHWM")
     finally:
         p.terminate()
         p.wait(timeout=60)

@@ -6,12 +6,13 @@ cannot drift from the code again."""
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
+
+from test_wyoming import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["README.md"] + sorted(os.path.join("docs", f) for f in os.listdir(os.path.join(ROOT, "docs"))
@@ -37,16 +38,10 @@ def test_the_docs_have_runnable_examples():
     assert {("sh", False), ("python", False), ("sh", True), ("python", True)} <= kinds
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service(default_bundle):
     """`edgetts serve` with the default voice and Wyoming, on free ports: → (HTTP port, Wyoming port)."""
-    http, wy = _free_port(), _free_port()
+    http, wy = free_port(), free_port()
     p = subprocess.Popen([sys.executable, "-m", "edgetts.cli", "serve", "--voice", default_bundle, "--port", str(http),
                           "--wyoming", "tcp://127.0.0.1:%d" % wy, "--provider", "cpu"],
                          stderr=subprocess.PIPE, text=True)
