@@ -257,8 +257,8 @@ class Voice:
                 del held[nxt]
                 nxt += 1
 
-    # Seconds per character the estimate below assumes at speed 1: above the voice's own pace
-    # (about 0.21 s per character), so an estimate is an upper bound for ordinary text.
+    # Seconds per character the estimate below assumes at speed 1: above the default voice's own
+    # pace (docs/service.md), so an estimate is an upper bound for ordinary text.
     SECONDS_PER_CHAR = 0.3
 
     def estimate_seconds(self, utts: Sequence[Utterance], options: Optional[SynthesisOptions] = None) -> float:

@@ -122,31 +122,27 @@ def _safe(member: str) -> bool:
 
 
 def _unpack(archive: str, dest: str) -> None:
-    total = 0
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
-                for zm in z.infolist():
-                    if not _safe(zm.filename) or (zm.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise BundleError("%s: member %r points outside the archive or is a link"
-                                          % (archive, zm.filename))
-                    total += zm.file_size
-                    if total > MAX_ARCHIVE_BYTES:
-                        raise BundleError("%s unpacks to more than %d MiB: not a voice"
-                                          % (archive, MAX_ARCHIVE_BYTES >> 20))
+                _check_members(archive, [(m.filename, m.file_size, (m.external_attr >> 16) & 0o170000 != 0o120000)
+                                         for m in z.infolist()])
                 z.extractall(dest)
             return
         with tarfile.open(archive) as t:
             members = t.getmembers()
-            for tm in members:
-                if not _safe(tm.name) or not (tm.isfile() or tm.isdir()):
-                    raise BundleError("%s: member %r points outside the archive or is not a plain file"
-                                      % (archive, tm.name))
-                total += tm.size
-                if total > MAX_ARCHIVE_BYTES:
-                    raise BundleError("%s unpacks to more than %d MiB: not a voice"
-                                      % (archive, MAX_ARCHIVE_BYTES >> 20))
-            for tm in members:
-                t.extract(tm, dest)
+            _check_members(archive, [(m.name, m.size, m.isfile() or m.isdir()) for m in members])
+            for m in members:
+                t.extract(m, dest)
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
         raise BundleError("cannot unpack %s: %s" % (archive, exc))
+
+
+def _check_members(archive: str, members: List[Tuple[str, int, bool]]) -> None:
+    """(name, size, is a plain file or folder) of every member: each inside the archive and
+    plain, all of them within MAX_ARCHIVE_BYTES."""
+    for name, _, plain in members:
+        if not _safe(name) or not plain:
+            raise BundleError("%s: member %r points outside the archive or is not a plain file" % (archive, name))
+    if sum(size for _, size, _ in members) > MAX_ARCHIVE_BYTES:
+        raise BundleError("%s unpacks to more than %d MiB: not a voice" % (archive, MAX_ARCHIVE_BYTES >> 20))

@@ -212,11 +212,10 @@ class Scheduler:
                     self._wave(wave)
                 else:
                     self._room.wait(0.05)  # every job's pipeline is full: wait for a reader
-                for m in members:
+                for m in members:  # each leaves the list below, so is counted once
                     if not m.job.alive() or m.failed:
-                        if m.job.cancelled.is_set() and m.clause < len(m.job.utterances) and not m.counted:
+                        if m.job.cancelled.is_set() and m.clause < len(m.job.utterances):
                             self.stopped_jobs += 1
-                            m.counted = True
                         m.pipeline.close()
                 members = [m for m in members if m.job.alive() and not m.failed
                            and m.clause < len(m.job.utterances)]
@@ -237,18 +236,17 @@ class Scheduler:
 
         self.voice.cores.acquire(urgent=True)  # the decoder computes: a core the vocoders share
         try:
-            try:
-                for row, event in self.voice.decode_batch(tasks, keep):
-                    m = wave[row]
-                    if isinstance(event, ClauseStart):
-                        m.pipeline.start(event)  # never waits: the member had room
-                    else:
-                        m.pipeline.put(event)
-            except Exception as exc:  # one wave's failure never stops the scheduler
-                log.exception("batched synthesis failed")
-                for m in wave:
-                    m.pipeline.fail(exc)
-                    m.failed = True
+            for row, event in self.voice.decode_batch(tasks, keep):
+                m = wave[row]
+                if isinstance(event, ClauseStart):
+                    m.pipeline.start(event)  # never waits: the member had room
+                else:
+                    m.pipeline.put(event)
+        except Exception as exc:  # one wave's failure never stops the scheduler
+            log.exception("batched synthesis failed")
+            for m in wave:
+                m.pipeline.fail(exc)
+                m.failed = True
         finally:
             self.voice.cores.release()
         for m in wave:
@@ -265,7 +263,6 @@ class _Member:
         self.job = job
         self.clause = 0
         self.failed = False
-        self.counted = False  # in stopped_jobs already
         self._room = room
         self.pipeline: ClausePipeline = voice.pipeline(job.options, Scheduler.JOB_WIDTH)
         self._reader = threading.Thread(target=self._read, name="edgetts-job", daemon=True)

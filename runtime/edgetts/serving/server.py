@@ -428,8 +428,7 @@ def bind(host: str, port: int, backlog: int = 128) -> socket.socket:
 
 class _OncePer(logging.Filter):
     """Lets a message that starts with `prefix` through at most once per `seconds`: asyncio logs
-    "socket.accept() out of system resource" on every attempt while file descriptors run out,
-    hundreds of thousands of lines a minute."""
+    "socket.accept() out of system resource" on every attempt while file descriptors run out."""
 
     def __init__(self, prefix: str, seconds: float = 10.0):
         super().__init__()
