@@ -49,7 +49,8 @@ def model_dir(cache: str = CACHE) -> str:
 
 
 def normalize(text: str) -> str:
-    """Simplified Chinese characters only: t2s, numbers as Chinese, no punctuation or spaces."""
+    """Simplified Chinese characters only: t2s, numbers as Chinese, no punctuation or spaces,
+    Latin letters in lower case."""
     import cn2an
 
     try:
@@ -62,7 +63,8 @@ def normalize(text: str) -> str:
         text = cn2an.transform(text, "an2cn")
     except Exception:
         pass
-    return _PUNCT.sub("", text)
+    # letter case is not heard: "Apple store" and "Apple Store" are the same transcript
+    return _PUNCT.sub("", text).lower()
 
 
 def cer(ref: str, hyp: str) -> float:

@@ -29,7 +29,7 @@ def _check_against_audio(voice, text, marks, duration):
     hop = voice.config.hop / voice.config.sample_rate
     utts = voice.prepare(text)
     assert "".join(m["text"] for m in marks) == "".join(
-        u.spoken[c] for u in utts for c in dict.fromkeys(x for x in u.symbol_chars if x >= 0))
+        u.spoken[c:u.char_end(c)] for u in utts for c in dict.fromkeys(x for x in u.symbol_chars if x >= 0))
     starts = [m["start"] for m in marks]
     assert all(m["start"] < m["end"] for m in marks)
     assert all(a["end"] <= b["start"] + 1e-6 for a, b in zip(marks, marks[1:]))

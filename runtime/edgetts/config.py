@@ -8,7 +8,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 
 # What the front-end does with characters the voice cannot say (frontend.py explains each).
-UNKNOWN_POLICIES = ("spell", "skip", "strict")
+# spell: Latin letters spelled one by one (the default); read: Latin words read as Mandarin speakers
+# say them (text/english.py); skip, strict: see text/frontend.py
+UNKNOWN_POLICIES = ("spell", "read", "skip", "strict")
 
 # The speaking rate a request may ask for (1 = the voice's own; durations are divided by it), on
 # every interface: SynthesisOptions, the CLI, the HTTP schema, SSML <prosody rate>, Triton.
@@ -84,7 +86,7 @@ class SynthesisOptions:
     """Per-request options; None takes the voice's default.
 
     ``speed`` > 1 speaks faster (durations are divided by it). ``unknown`` is the front-end's
-    policy for characters the voice cannot say: spell, skip or strict. ``ssml`` forces SSML on
+    policy for characters the voice cannot say: spell, read, skip or strict. ``ssml`` forces SSML on
     or off; ``lexicon`` gives words fixed readings or aliases.
     """
 

@@ -80,7 +80,8 @@ def main(verbose: int) -> None:
 def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bool],
              lexicon: Optional[str]) -> None:
     """Show how TEXT (plain or SSML) is read: spoken form, pinyin, symbols and ids of every
-    utterance, its pause, and any prosody rate or volume."""
+    utterance, its pause, any prosody rate or volume, and each word with a fixed reading with
+    where that reading came from (lexicon, table, acronym, dictionary, rules, spelled, ssml)."""
     from ..text.frontend import Frontend, FrontendOptions
 
     fe = Frontend(FrontendOptions(unknown=unknown, ssml=ssml, lexicon=_load_lexicon(lexicon)))
@@ -92,7 +93,9 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
         click.echo(json.dumps([
             {"spoken": u.spoken, "pinyin": u.pinyin, "symbols": u.symbols, "ids": u.ids,
              "pause_after": u.pause_after, "skipped": u.skipped,
-             "rate": u.symbol_rate, "volume": u.symbol_volume} for u in utts
+             "rate": u.symbol_rate, "volume": u.symbol_volume,
+             "words": [{"word": w.word, "pinyin": list(w.pinyin), "source": w.source}
+                       for w in u.words]} for u in utts
         ], ensure_ascii=False, indent=1))
         return
     for n, u in enumerate(utts, 1):
@@ -103,6 +106,8 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
         for name, values in (("rate", u.symbol_rate), ("volume", u.symbol_volume)):
             if values is not None:
                 click.echo("    %-8s %s" % (name + ":", " ".join("%.2f" % x for x in values)))
+        for w in u.words:
+            click.echo("    word:    %s = %s  (%s)" % (w.word, " ".join(w.pinyin), w.source))
         if u.skipped:
             click.echo("    skipped: %s" % " ".join(repr(c) for c in u.skipped))
 

@@ -21,7 +21,7 @@ import re
 import threading
 from typing import Callable, Optional
 
-from . import digits
+from . import digits, units
 from .script import is_han, to_simplified
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ FULLWIDTH = {
     if chr(c - 0xFEE0).isalnum() or chr(c - 0xFEE0) in "%.+-/$"
 }
 FULLWIDTH["\u3000"] = " "
+# RATIO, which older GB text uses as the colon of times and scores (10∶30, 3∶1)
+FULLWIDTH["\u2236"] = ":"
 
 # Grammars are run on pieces at most this long: WFST composition cost grows with length, and a
 # megabyte without punctuation must not stall a request.
@@ -127,13 +129,44 @@ def normalize_prepared(text: str) -> str:
     """``normalize`` for text already cleaned and simplified (the front-end's sentences, which
     it cleans and converts itself to find lexicon words first)."""
     out = []
-    for piece in _split_for_grammar(digits.rewrite(text)):
+    for piece in _split_for_grammar(digits.rewrite(units.rewrite(text))):
         if not re.search(r"[0-9%℃°$¥€£:/.+\-~]", piece):
             out.append(piece)  # nothing for the grammars to do (and no need to load them)
             continue
         try:
-            out.append(_load()(piece))
+            said = _load()(piece)
         except Exception as exc:  # a grammar failure must not lose the sentence
             log.warning("text normalization failed on %r (%s); reading digits one by one", piece, exc)
-            out.append(piece)
+            said = piece
+        lost = lost_content(piece, said)
+        if lost:
+            log.warning("the normalization grammars dropped %s from %r; reading it without them",
+                        ", ".join(map(repr, lost)), piece)
+            said = piece
+        out.append(said)
     return read_digits("".join(out))
+
+
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_NONZERO_DIGITS = re.compile(r"\d*[1-9]\d*")
+_NUMERALS = re.compile(r"[零〇一二两三四五六七八九十百千万亿幺]+")
+
+
+def lost_content(before: str, after: str) -> list:
+    """What the grammars lost going from ``before`` to ``after``.
+
+    - **Numbers**: ``after`` must have at least as many runs of Chinese numerals as ``before``
+      has runs of digits (a run of zeros does not count: 10:00 is 十点). Otherwise every digit
+      run is reported.
+    - **Words cut apart**: a Latin word that is gone while a piece of it is left (the grammars
+      read the s of "4 star" as 秒 and leave "tar"). A word gone whole is a unit the grammars
+      translated (km → 公里, PM → 下午) and is not reported.
+    """
+    lost = []
+    left = set(_LATIN_WORD.findall(after))
+    for w in _LATIN_WORD.findall(before):
+        if w not in after and any(len(x) >= 2 and x in w and x != w for x in left):
+            lost.append(w)
+    if len(_NUMERALS.findall(after)) < len(_NONZERO_DIGITS.findall(before)):
+        lost.extend(_NONZERO_DIGITS.findall(before))
+    return lost
