@@ -112,7 +112,7 @@ NANO_TESTS ?= tests/test_runtime.py tests/test_compat.py tests/test_installed.py
               tests/test_cli.py tests/test_normalize.py tests/test_frontend_fuzz.py tests/test_real_voice.py \
               tests/test_frontend.py tests/test_readings.py tests/test_ssml.py tests/test_marks.py tests/test_hostile.py \
               tests/test_wyoming.py tests/test_stream_vocoder.py tests/test_pipeline.py tests/test_determinism.py tests/test_fuzz.py \
-              tests/test_voice_package.py
+              tests/test_voice_package.py tests/test_english.py
 
 $(NANO_VENV)/.installed: runtime/pyproject.toml jetson/runtime-requirements.txt Makefile
 	@test -n "$(PY38)" || { echo "test-nano: no Python 3.8 interpreter here (looked for python3.8 on PATH and in ~/.pyenv/versions/3.8*); install one, or pass PY38=/path/to/python3.8" >&2; exit 1; }
@@ -130,7 +130,7 @@ test-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
 	$(NANO_VENV)/bin/python -c "import sys, numpy, onnxruntime; print('test-nano: Python %s, onnxruntime %s, numpy %s' % (sys.version.split()[0], onnxruntime.__version__, numpy.__version__))"
 	! $(NANO_VENV)/bin/python -c "import torch" 2>/dev/null
 	EDGETTS_NO_SKIP=1 EDGETTS_TEST_TINY_BUNDLE=build/nano/tiny-voice EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) \
-		$(NANO_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not teacher" $(NANO_TESTS)
+		$(NANO_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not teacher and not corpus" $(NANO_TESTS)
 
 # What a Jetson needs and nothing else (no torch, no venv, no checkout): copy the folder over and
 # run its install.sh (jetson/README.md).

