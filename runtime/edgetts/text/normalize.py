@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import Counter
 from typing import Callable, Optional
 
 from . import digits, units
@@ -134,7 +135,10 @@ def normalize_prepared(text: str) -> str:
             out.append(piece)  # nothing for the grammars to do (and no need to load them)
             continue
         try:
-            said = _load()(piece)
+            # the grammars strip the spaces at either end, which joined two English words where
+            # a long text was cut between them ("did |not" → didnot): they are put back
+            core = piece.strip()
+            said = piece[:len(piece) - len(piece.lstrip())] + _load()(core) + piece[len(piece.rstrip()):]
         except Exception as exc:  # a grammar failure must not lose the sentence
             log.warning("text normalization failed on %r (%s); reading digits one by one", piece, exc)
             said = piece
@@ -163,9 +167,10 @@ def lost_content(before: str, after: str) -> list:
       translated (km → 公里, PM → 下午) and is not reported.
     """
     lost = []
-    left = set(_LATIN_WORD.findall(after))
-    for w in _LATIN_WORD.findall(before):
-        if w not in after and any(len(x) >= 2 and x in w and x != w for x in left):
+    was, now = Counter(_LATIN_WORD.findall(before)), Counter(_LATIN_WORD.findall(after))
+    pieces = [x for x in now if now[x] > was[x]]  # Latin runs the grammars made
+    for w in was:
+        if now[w] < was[w] and any(x in w and x != w for x in pieces):
             lost.append(w)
     if len(_NUMERALS.findall(after)) < len(_NONZERO_DIGITS.findall(before)):
         lost.extend(_NONZERO_DIGITS.findall(before))
