@@ -4,8 +4,8 @@
         [--voice voices/default] [--work build/english_table] [--out runtime/edgetts/text/data/english_words.tsv]
 
 For each word of the candidate file, the readings to try are its hand-written ones followed by
-the dictionary mapping's (``english.mapped``, with two tone patterns), then the word spelled
-letter by letter; a word with one candidate only is not judged. Each is synthesized by
+the dictionary mapping's (``english.mapped``, with two tone patterns); an acronym's only
+candidate is its spelling. A word with one candidate only is not judged. Each is synthesized by
 the default voice inside two carrier sentences (an SSML ``<phoneme>``, so the table itself is not
 involved), and the judge transcribes them. The reading with the lowest summed CER wins; a tie
 goes to the earlier candidate, so a hand-written reading wins over the mapping's when the judge
@@ -51,9 +51,12 @@ def candidates(path: str) -> Dict[str, List[Tuple[str, ...]]]:
                 if p not in tries:
                     tries.append(p)
             letters = word.replace("'", "")
-            more = [english.spell(letters)]
-            if not (letters.isupper() and len(letters) <= 5):
-                more = [english.mapped(word, t).pinyin for t in TONE_PATTERNS] + more
+            if letters.isupper() and len(letters) <= 5:
+                more = [english.spell(letters)]
+            else:
+                # never the word spelled: letter by letter is what this table is there to replace,
+                # even where the judge, which writes letters as letters, would score it better
+                more = [english.mapped(word, t).pinyin for t in TONE_PATTERNS]
             for p in more:
                 if p and p not in tries:
                     tries.append(p)

@@ -206,3 +206,9 @@ def test_a_long_word_is_never_cut_between_clauses():
     utts = FE(text)
     assert ["FordhamUniversity"] == [w.word for u in utts for w in u.words]
     assert all(len(u.spoken) <= 60 for u in utts)
+
+
+def test_an_acronym_is_said_exactly_as_spell_says_it():
+    """Read or spelled, NBA and USB-C give the same ids: #0 between letters, none inside one."""
+    for text in ("今天的NBA比赛", "这款耳机支持USB-C充电"):
+        assert [u.ids for u in FE(text)] == [u.ids for u in Frontend()(text)]

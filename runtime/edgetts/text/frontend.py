@@ -309,7 +309,7 @@ class Frontend:
         unit_ends: Dict[int, int] = {}
         skipped: List[str] = []
         words: List[Reading] = []
-        split = set()  # Latin words read by ``english``: a #0 after each of their syllables
+        split: Dict[int, set] = {}  # Latin words read by ``english``: where #0 goes inside them
         i = 0
         while i < len(spoken):
             c = spoken[i]
@@ -323,7 +323,7 @@ class Frontend:
                     units.append((i, list(syllables)))
                     unit_ends[i] = end
                     if source in english.SOURCES[1:]:
-                        split.add(i)
+                        split[i] = _syllable_breaks(spoken[i:end], len(syllables), source)
                 i = end
                 continue
             if is_han(c):
@@ -373,7 +373,7 @@ class Frontend:
                 syms = syllable_to_symbols(p)
                 if syms is None:  # letter table entries are all valid; guard anyway
                     continue
-                if pinyin and (k == 0 or ci in split):
+                if pinyin and (k == 0 or k in split.get(ci, ())):
                     symbols.append(WORD_BREAK)
                     chars.append(-1)
                 pinyin.append(p)
@@ -384,6 +384,24 @@ class Frontend:
         ids = [SYMBOL_TO_ID[s] for s in symbols]
         return Utterance(spoken, pinyin, symbols, ids, chars, pause, skipped, unit_ends,
                          _per_symbol(rate, chars), _per_symbol(volume, chars), words=words)
+
+
+def _syllable_breaks(word: str, n: int, source: str) -> set:
+    """Where a #0 goes inside a word read by ``english`` (indices of the syllables it precedes):
+    before every syllable of a word read whole, as the voice learned it after every character;
+    between the letters of a spelled one, exactly as ``"spell"`` says them (S is ai1 si1 with
+    no #0 inside), and before a plural's si5."""
+    if source not in ("acronym", "spelled"):
+        return set(range(1, n))
+    out, k = set(), 0
+    for c in word.upper():
+        if c in LETTER_PINYIN:
+            if k:
+                out.add(k)
+            k += len(LETTER_PINYIN[c])
+    if k < n:
+        out.add(k)
+    return out
 
 
 def _per_symbol(per_char: Optional[List[float]], chars: List[int]) -> Optional[List[float]]:
