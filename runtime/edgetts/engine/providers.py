@@ -77,6 +77,25 @@ def _without_ort_notices():
                 os.write(fd, b"".join(keep))
 
 
+_preloaded = False
+
+
+def _preload_gpu_libraries(ort) -> None:
+    """Load the CUDA and cuDNN libraries of the ``nvidia-*`` pip packages (nvidia-cublas,
+    nvidia-cudnn-cu13, ...) where ONNX Runtime can (1.21+): a GPU machine whose CUDA came with
+    pip has them in site-packages, off the linker's path, and CUDA would not load without this.
+    Older runtimes (the Jetson's 1.11, which uses JetPack's CUDA) lack the call; nothing to do."""
+    global _preloaded
+    if _preloaded or not hasattr(ort, "preload_dlls"):
+        return
+    _preloaded = True
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            ort.preload_dlls()
+    except Exception:  # nothing to preload, or a partial install: the probe says what fails
+        pass
+
+
 def probe(name: str) -> ProbeResult:
     """Open the probe model with provider `name` alone and report whether it really ran there."""
     import onnxruntime as ort
@@ -89,6 +108,8 @@ def probe(name: str) -> ProbeResult:
     built = full in ort.get_available_providers()
     if not built:
         return ProbeResult(name, False, False, "this onnxruntime build has no %s" % full)
+    if name in ("cuda", "tensorrt"):
+        _preload_gpu_libraries(ort)
     try:
         # ORT prints its own fallback notice; we report the outcome ourselves instead. Its
         # process-wide log level is left alone (ORT cannot tell us what the application set).
