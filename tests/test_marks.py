@@ -141,9 +141,26 @@ def test_http_marks_document(service, voice):
     assert doc["marks"] == api
 
 
-def test_http_marks_need_a_whole_answer(service):
-    status, _, body = service.tts({"text": "你好", "marks": True, "stream": True})
-    assert status == 422 and b"stream" in body
+def test_http_streamed_marks_come_with_their_audio(service):
+    """``stream`` + ``marks``: NDJSON, the sample rate first, then each PCM chunk with the marks
+    now known, then the duration; the same audio and marks as the whole answer."""
+    status, headers, body = service.tts({"text": TEXT, "marks": True, "stream": True, "format": "pcm"})
+    assert status == 200 and headers["Content-Type"].startswith("application/x-ndjson")
+    lines = [json.loads(ln) for ln in body.decode("utf-8").splitlines()]
+    assert lines[0] == {"sample_rate": 24000, "format": "pcm_s16le"} and lines[-1]["done"] is True
+    chunks = lines[1:-1]
+    assert len(chunks) >= 2 and all(set(c) == {"audio", "marks"} for c in chunks)
+    pcm = b"".join(base64.b64decode(c["audio"]) for c in chunks)
+    marks = [m for c in chunks for m in c["marks"]]
+    _, _, whole = service.tts({"text": TEXT, "marks": True})
+    doc = json.loads(whole)
+    assert marks == doc["marks"] and pcm == base64.b64decode(doc["audio"])[44:]
+    assert abs(lines[-1]["duration"] - doc["duration"]) < 1e-9
+    # a mark arrives with (or before) the chunk that carries its end
+    seen = 0
+    for c in chunks:
+        seen += len(base64.b64decode(c["audio"])) // 2
+        assert all(m["start"] * 24000 <= seen + 1 for m in c["marks"])
 
 
 def test_http_ssml_in_both_endpoints(service):

@@ -303,13 +303,16 @@ def _served_voice(voice, provider, variant, threads, lexicon):
               help="Seconds a client may take no part of an answer before its connection is closed.")
 @click.option("--body-timeout", "body_timeout_s", type=click.FloatRange(0.5, 3600), default=10,
               show_default=True, help="Seconds a request's body may take to arrive (408 after that).")
+@click.option("--ui/--no-ui", "ui", default=True, show_default=True,
+              help="Serve the page at GET / to try the voice in a browser (no token for the page itself; "
+                   "--no-ui for headless deployments).")
 @click.option("--wyoming", "wyoming", default=None, metavar="URI", envvar="EDGETTS_WYOMING",
               help="Also serve the Wyoming protocol (Home Assistant), e.g. tcp://127.0.0.1:10200 "
                    "(or set EDGETTS_WYOMING; empty means off).")
 @opt.lexicon
 def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, cache_mb,
           disk_cache_mb, batching, max_batch, max_queue, max_text, max_audio_s, max_body_kb, timeout_s, drain_s,
-          keep_alive_s, body_timeout_s, write_timeout_s, wyoming, lexicon) -> None:
+          keep_alive_s, body_timeout_s, write_timeout_s, ui, wyoming, lexicon) -> None:
     """Run the HTTP service (POST /v1/tts, POST /v1/audio/speech, /metrics, /healthz, /readyz),
     and Wyoming beside it with --wyoming."""
     from ..serving.phrase_cache import PhraseCache
@@ -356,9 +359,12 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
         click.echo("edgetts: serving %s (%s on %s) on http://%s:%d%s"
                    % (svc.voice_id, v.variant, v.providers[0], addr[0], addr[1],
                       " and %s" % wyoming if wyoming else ""), err=True)
+        if ui:
+            click.echo("edgetts: try the voice in a browser: http://%s:%d/"
+                       % ("127.0.0.1" if addr[0] in ("0.0.0.0", "::") else addr[0], addr[1]), err=True)
 
     try:
-        run(svc, host, port, drain_s, on_ready=ready, limits=limits, wyoming=wyoming)
+        run(svc, host, port, drain_s, on_ready=ready, limits=limits, wyoming=wyoming, ui=ui)
     except ValueError as exc:  # a --wyoming URI that is not one
         sched.close()
         raise _Fatal(str(exc), EXIT_BAD_CONFIG)

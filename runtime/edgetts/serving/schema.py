@@ -41,7 +41,8 @@ class TtsRequest(_Body):
     speed: Speed = _SPEED
     unknown: Unknown = Field("spell", description="what to do with characters the voice cannot say")
     ssml: Optional[bool] = Field(None, description="force SSML on or off (default: detected)")
-    marks: bool = Field(False, description="answer JSON with the audio and every character's times")
+    marks: bool = Field(False, description="answer JSON with the audio and every character's times; "
+                                           "with stream, NDJSON lines of audio chunks and their times")
 
 
 class OpenAISpeechRequest(_Body):

@@ -57,6 +57,7 @@ from starlette.routing import Route
 from ..errors import BindError
 from .metrics import CONTENT_TYPE
 from . import schema
+from . import ui as ui_page
 from .service import Service, ServiceError, SpeakRequest, Speech
 from ..engine.audio import wav_header
 
@@ -82,9 +83,6 @@ class HttpLimits:
 def parse_tts(body) -> Tuple[SpeakRequest, str, bool]:
     """Validate a /v1/tts body → (request, format, stream); ServiceError names the field."""
     b = schema.parse(schema.TtsRequest, body)
-    if b.marks and b.stream:
-        raise ServiceError(422, "unsupported_value", "'marks' needs \"stream\": false: the answer is one "
-                           "JSON document with the audio and the timestamps")
     req = SpeakRequest(text=b.text, speed=b.speed, unknown=b.unknown, ssml=b.ssml, marks=b.marks,
                        voice=b.voice)
     return req, b.format, b.stream
@@ -132,7 +130,7 @@ class HttpAdapter:
     """The Starlette app: routing, authentication, body limits, and speech requests turned into
     ``Service.speak`` calls."""
 
-    def __init__(self, svc: Service, limits: HttpLimits = HttpLimits()):
+    def __init__(self, svc: Service, limits: HttpLimits = HttpLimits(), ui: bool = True):
         self.svc = svc
         self.limits = limits
         # path -> (method, handler, needs the token)
@@ -145,6 +143,9 @@ class HttpAdapter:
             "/v1/tts": ("POST", self.tts, True),
             "/v1/audio/speech": ("POST", self.openai_speech, True),
         }
+        if ui:  # the page and its files need no token; every call it makes does
+            self.routes.update({"/": ("GET", self.page, False),
+                                **{"/ui/" + f: ("GET", self.page, False) for f in ui_page.FILES}})
         self.app = Starlette(
             routes=[Route(p, self._wrap(p, h, auth), methods=[m]) for p, (m, h, auth) in self.routes.items()],
             exception_handlers={HTTPException: self._http_exception})
@@ -291,6 +292,11 @@ class HttpAdapter:
     async def openapi(self, request: Request) -> Response:
         return _json(200, openapi_document(self))
 
+    async def page(self, request: Request) -> Response:
+        name = request.url.path[len("/ui/"):] if request.url.path.startswith("/ui/") else "index.html"
+        body, ctype = ui_page.read(name)
+        return Response(body, 200, ui_page.HEADERS, ctype)
+
     async def tts(self, request: Request) -> Response:
         self.svc.admit()  # a draining service answers at once, before reading the body
         return await self._speak(request, *parse_tts(await self._body(request)))
@@ -319,6 +325,9 @@ class HttpAdapter:
         except BaseException:
             speech.cancel()
             raise
+        if req.marks:
+            return StreamingResponse(_marked_lines(request, speech, chunks, first), 200, headers,
+                                     "application/x-ndjson")
 
         async def body_iter() -> AsyncIterator[bytes]:
             try:
@@ -336,6 +345,42 @@ class HttpAdapter:
             finally:  # the client went away (Starlette cancels us) or we are done
                 speech.cancel()
         return StreamingResponse(body_iter(), 200, headers, _ctype(fmt, sr))
+
+
+async def _marked_lines(request: Request, speech: Speech, chunks: AsyncIterator[bytes],
+                        first: bytes) -> AsyncIterator[bytes]:
+    """``stream`` with ``marks``: one JSON object per line (NDJSON). First
+    ``{"sample_rate", "format": "pcm_s16le"}``, then per chunk ``{"audio": base64 PCM, "marks":
+    the characters whose times are now known}``, last ``{"done": true, "duration"}``: a page can
+    play and light up the text while the rest is made."""
+    sent = 0
+
+    def line(obj) -> bytes:
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+
+    def chunk(data: bytes) -> bytes:
+        nonlocal sent
+        marks = [m.to_dict() for m in speech.marks[sent:]]
+        sent = len(speech.marks)
+        return line({"audio": base64.b64encode(data).decode("ascii"), "marks": marks})
+
+    samples = len(first) // 2
+    try:
+        yield line({"sample_rate": speech.sample_rate, "format": "pcm_s16le"})
+        if first:
+            yield chunk(first)
+        async for data in chunks:
+            await asyncio.sleep(0)
+            if await request.is_disconnected():
+                return
+            samples += len(data) // 2
+            yield chunk(data)
+        yield line({"done": True, "duration": samples / float(speech.sample_rate)})
+    except ServiceError as e:  # headers are out: the stream says why it ends early
+        log.warning("stream ended early: %s", e.message)
+        yield line({"error": {"code": e.code, "message": e.message}})
+    finally:
+        speech.cancel()
 
 
 async def _first(chunks: AsyncIterator[bytes]) -> bytes:
@@ -460,7 +505,7 @@ class Server:
     """The service on one asyncio loop: HTTP (Hypercorn) and, if given, Wyoming."""
 
     def __init__(self, svc: Service, host: str = "127.0.0.1", port: int = 8080,
-                 limits: HttpLimits = HttpLimits(), wyoming: Optional[str] = None):
+                 limits: HttpLimits = HttpLimits(), wyoming: Optional[str] = None, ui: bool = True):
         self.svc = svc
         self.limits = limits
         self.wyoming = wyoming
@@ -475,7 +520,7 @@ class Server:
             except BaseException:
                 self.close()
                 raise
-        self.adapter = HttpAdapter(svc, limits)
+        self.adapter = HttpAdapter(svc, limits, ui)
         self._stop: Optional[asyncio.Event] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
@@ -545,9 +590,10 @@ class Server:
 
 
 def serve(svc: Service, host: str = "127.0.0.1", port: int = 8080, drain_s: float = 30.0,
-          on_ready=None, limits: HttpLimits = HttpLimits(), wyoming: Optional[str] = None) -> None:
+          on_ready=None, limits: HttpLimits = HttpLimits(), wyoming: Optional[str] = None,
+          ui: bool = True) -> None:
     """Listen, warm up, serve until SIGTERM/SIGINT, then drain and return."""
-    server = Server(svc, host, port, limits, wyoming)
+    server = Server(svc, host, port, limits, wyoming, ui)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
