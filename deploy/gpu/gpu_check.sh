@@ -21,7 +21,7 @@ case "${1:-}" in
   *) echo "gpu_check.sh: unknown option $1 (--dry, --local)" >&2; exit 2 ;;
 esac
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 OUT=${OUT:-$ROOT/build/gpu-check}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
