@@ -79,7 +79,8 @@ def test_idle_and_slow_header_floods_leave_readyz_answering_and_are_closed(tiny_
     from edgetts.serving.server import HttpLimits
 
     voice = Voice.load(tiny_bundle, provider="cpu", variant="fp32")
-    svc, httpd, client = start(voice, server_kw={"limits": HttpLimits(keep_alive_s=1.0)})
+    # the cap above the 264 connections: this is about the deadlines (the cap has its own test)
+    svc, httpd, client = start(voice, server_kw={"limits": HttpLimits(keep_alive_s=1.0, max_connections=512)})
     idle, slow = [], []
     try:
         for _ in range(200):
@@ -111,6 +112,77 @@ def test_idle_and_slow_header_floods_leave_readyz_answering_and_are_closed(tiny_
         for s in idle + slow:
             s.close()
         stop(svc, httpd)
+
+
+def test_connections_over_the_cap_are_answered_busy_and_closed(tiny_bundle):
+    """H8: idle connections could take every file descriptor. Over --max-connections a new
+    connection gets 503 busy and is closed at once; when the idle ones reach their deadline,
+    the service takes connections again."""
+    from edgetts.serving.server import HttpLimits
+
+    voice = Voice.load(tiny_bundle, provider="cpu", variant="fp32")
+    svc, httpd, client = start(voice, server_kw={"limits": HttpLimits(keep_alive_s=1.0, max_connections=8)})
+    idle = []
+    try:
+        for _ in range(8):
+            idle.append(socket.create_connection(("127.0.0.1", client.port), timeout=10))
+        time.sleep(0.3)  # accepted
+        extra = socket.create_connection(("127.0.0.1", client.port), timeout=10)
+        extra.settimeout(5)
+        got = b""
+        while True:
+            part = extra.recv(4096)
+            if not part:
+                break
+            got += part
+        assert got.startswith(b"HTTP/1.1 503") and b'"busy"' in got and b"retry-after" in got.lower()
+        extra.close()
+        for s in idle:  # the keep-alive deadline closes the idle ones
+            s.settimeout(5)
+            assert s.recv(1) == b""
+        status, _, payload = client.request("GET", "/readyz")
+        assert status == 200
+    finally:
+        for s in idle:
+            s.close()
+        stop(svc, httpd)
+
+
+@pytest.mark.parametrize("opening", [
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+    b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+])
+def test_http2_is_refused_and_its_connection_closed(served, opening):
+    """H8: an HTTP/2 prior-knowledge preface or an h2c upgrade switched the connection to
+    Hypercorn's HTTP/2 side, where idle connections stayed open past every deadline. The service
+    speaks HTTP/1.1 only: such a connection is closed at once."""
+    _, client = served
+    s = socket.create_connection(("127.0.0.1", client.port), timeout=10)
+    try:
+        s.sendall(opening)
+        s.settimeout(3)
+        t0 = time.monotonic()
+        got = b""
+        while True:
+            part = s.recv(4096)
+            if not part:
+                break
+            got += part
+        assert time.monotonic() - t0 < 3
+        assert b"\x00\x00" not in got[:9] or got.startswith(b"HTTP/1.1 101")  # no HTTP/2 frames first
+    finally:
+        s.close()
+
+
+def test_the_connection_cap_stays_under_the_file_descriptor_limit(monkeypatch):
+    import resource
+
+    from edgetts.serving import server
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (300, 4096))
+    assert server._connection_cap(256) == 236
+    assert server._connection_cap(100) == 100
 
 
 def test_deeply_nested_json_is_a_400_not_a_500(served):

@@ -15,7 +15,7 @@ import click
 
 from .. import __version__
 from ..errors import BindError, EdgeTTSError
-from ..serving.limits import MAX_BATCH, MAX_BODY_KB
+from ..serving.limits import MAX_BATCH, MAX_BODY_KB, MAX_CONNECTIONS
 from . import options as opt
 
 CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=100)
@@ -303,6 +303,9 @@ def _served_voice(voice, provider, variant, threads, lexicon):
               help="Seconds a client may take no part of an answer before its connection is closed.")
 @click.option("--body-timeout", "body_timeout_s", type=click.FloatRange(0.5, 3600), default=10,
               show_default=True, help="Seconds a request's body may take to arrive (408 after that).")
+@click.option("--max-connections", type=click.IntRange(8, 1 << 20), default=MAX_CONNECTIONS, show_default=True,
+              help="Open HTTP connections at once; more are answered 503 busy and closed (lowered to stay "
+                   "64 under the file-descriptor limit).")
 @click.option("--ui/--no-ui", "ui", default=True, show_default=True,
               help="Serve the page at GET / to try the voice in a browser (no token for the page itself; "
                    "--no-ui for headless deployments).")
@@ -312,7 +315,7 @@ def _served_voice(voice, provider, variant, threads, lexicon):
 @opt.lexicon
 def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, cache_mb,
           disk_cache_mb, batching, max_batch, max_queue, max_text, max_audio_s, max_body_kb, timeout_s, drain_s,
-          keep_alive_s, body_timeout_s, write_timeout_s, ui, wyoming, lexicon) -> None:
+          keep_alive_s, body_timeout_s, write_timeout_s, max_connections, ui, wyoming, lexicon) -> None:
     """Run the HTTP service (POST /v1/tts, POST /v1/audio/speech, /metrics, /healthz, /readyz),
     and Wyoming beside it with --wyoming."""
     from ..serving.phrase_cache import PhraseCache
@@ -352,7 +355,8 @@ def serve(voice, host, port, provider, variant, threads, token_file, cache_dir, 
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         logging.getLogger("edgetts").warning("listening on %s without a token: anyone on the network "
                                              "can use this service", host)
-    limits = HttpLimits(keep_alive_s=keep_alive_s, body_timeout_s=body_timeout_s, write_timeout_s=write_timeout_s)
+    limits = HttpLimits(keep_alive_s=keep_alive_s, body_timeout_s=body_timeout_s, write_timeout_s=write_timeout_s,
+                        max_connections=max_connections)
     wyoming = (wyoming or "").strip() or None
 
     def ready(addr) -> None:

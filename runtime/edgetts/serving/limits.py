@@ -9,3 +9,4 @@ MAX_BODY_KB = 64          # request body (more: 413)
 REQUEST_TIMEOUT_S = 60.0  # a request's whole synthesis (more: 504)
 CACHE_MB = 64             # the in-memory phrase cache
 MAX_AUDIO_SECONDS = 900.0 # speech a request may ask for, estimated before synthesis (more: 413)
+MAX_CONNECTIONS = 256     # open HTTP connections (more: 503 and closed; lowered to the fd limit)

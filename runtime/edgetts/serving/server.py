@@ -58,6 +58,7 @@ from ..errors import BindError
 from .metrics import CONTENT_TYPE
 from . import schema
 from . import ui as ui_page
+from .limits import MAX_CONNECTIONS
 from .service import Service, ServiceError, SpeakRequest, Speech
 from ..engine.audio import wav_header
 
@@ -76,6 +77,7 @@ class HttpLimits:
     max_header_bytes: int = 16 << 10  # the header block, however its bytes arrive (more: 431)
     graceful_s: float = 3.0         # after the drain: how long open connections may finish
     backlog: int = 128
+    max_connections: int = MAX_CONNECTIONS  # open at once; more are answered 503 and closed
 
 
 # -- request bodies → SpeakRequest ------------------------------------------------------------------
@@ -383,6 +385,123 @@ async def _marked_lines(request: Request, speech: Speech, chunks: AsyncIterator[
         speech.cancel()
 
 
+# -- what Hypercorn does not bound ------------------------------------------------------------------
+
+_BUSY_BODY = b'{"error": {"code": "busy", "message": "too many open connections; try again shortly"}}\n'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+         b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(_BUSY_BODY)) + _BUSY_BODY
+
+
+class _Gate:
+    """Open connections of one server, and its cap."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.live: set = set()  # (reader, writer) of open connections
+        self.refused = 0
+
+    def full(self) -> bool:
+        # a connection counts while its client can still send: Hypercorn keeps a connection the
+        # client has closed until its keep-alive timer ends, and those must not refuse others
+        self.live = {(r, w) for r, w in self.live if not (w.is_closing() or r.at_eof())}
+        return len(self.live) >= self.cap
+
+
+def _connection_cap(wanted: int) -> int:
+    """``wanted``, lowered to leave 64 file descriptors under the process's limit (the voice's
+    files, the cache, Wyoming): past the limit, accept() fails in a loop instead of refusing."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return wanted
+    if soft != resource.RLIM_INFINITY and wanted > soft - 64:
+        log.warning("--max-connections %d is above the file-descriptor limit %d less 64: using %d",
+                    wanted, soft, max(8, soft - 64))
+        return max(8, soft - 64)
+    return wanted
+
+
+_patched = False
+
+
+def _http11_with_a_cap() -> None:
+    """Two things Hypercorn has no setting for, done where it makes its connections:
+
+    - **HTTP/1.1 only.** The service speaks HTTP/1.1, with its header, body, write and idle
+      deadlines. Hypercorn switches a cleartext connection to HTTP/2 on the prior-knowledge
+      preface or an ``Upgrade: h2c``, and its HTTP/2 side never reported idle connections, which
+      stayed open: such a connection is closed instead.
+    - **A connection cap** (``HttpLimits.max_connections``): one over it is answered 503 ``busy``
+      and closed at once, so idle connections cannot take every file descriptor.
+
+    Both replace Hypercorn's classes by subclasses (0.17.3 on Python 3.8 to 0.18), per process;
+    a server's cap travels in its own Config, so servers in one process keep their own."""
+    global _patched
+    if _patched:
+        return
+    import hypercorn.asyncio.run as h_run
+    import hypercorn.asyncio.tcp_server as h_tcp
+    from hypercorn.events import Closed
+    from hypercorn.protocol import ProtocolWrapper
+    from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError
+
+    class Http11Only(ProtocolWrapper):
+        async def handle(self, event) -> None:
+            try:
+                return await self.protocol.handle(event)
+            except (H2ProtocolAssumedError, H2CProtocolRequiredError):
+                await self.send(Closed())
+
+    base = h_run.TCPServer
+
+    class CappedTCPServer(base):  # type: ignore[misc,valid-type]
+        async def run(self) -> None:
+            gate = getattr(self.config, "edgetts_gate", None)
+            if gate is None:
+                return await super().run()
+            if gate.full():
+                gate.refused += 1
+                _REFUSED.warn("over %d open connections: answered 503 busy (%d so far)", gate.cap, gate.refused)
+                try:
+                    self.writer.write(_BUSY)
+                    await asyncio.wait_for(self.writer.drain(), 1.0)
+                except (OSError, asyncio.TimeoutError):
+                    pass
+                finally:
+                    self.writer.close()
+                return
+            pair = (self.reader, self.writer)
+            gate.live.add(pair)
+            try:
+                await super().run()
+            finally:
+                gate.live.discard(pair)
+
+    setattr(h_tcp, "ProtocolWrapper", Http11Only)  # noqa: B010 - replacing Hypercorn's class
+    setattr(h_run, "TCPServer", CappedTCPServer)  # noqa: B010
+    _patched = True
+
+
+class _OncePerMinute:
+    """A warning at most once a minute (a flood of refused connections must not flood the log)."""
+
+    def __init__(self):
+        self.last = 0.0
+
+    def warn(self, msg: str, *args) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last >= 60.0:
+            self.last = now
+            log.warning(msg, *args)
+
+
+_REFUSED = _OncePerMinute()
+
+
 async def _first(chunks: AsyncIterator[bytes]) -> bytes:
     try:
         return await chunks.__anext__()
@@ -537,6 +656,8 @@ class Server:
         c.accesslog = None
         c.errorlog = logging.getLogger("edgetts.http")
         c.include_server_header = False
+        _http11_with_a_cap()
+        c.edgetts_gate = _Gate(_connection_cap(self.limits.max_connections))  # type: ignore[attr-defined]
         return c
 
     async def run(self, on_listening: Optional[Callable[[], None]] = None) -> None:
