@@ -114,6 +114,16 @@ def test_idle_and_slow_header_floods_leave_readyz_answering_and_are_closed(tiny_
         stop(svc, httpd)
 
 
+def _until_closed(sock) -> bytes:
+    """Everything the server sends until it closes the connection (a timeout raises)."""
+    got = b""
+    while True:
+        part = sock.recv(4096)
+        if not part:
+            return got
+        got += part
+
+
 def test_connections_over_the_cap_are_answered_busy_and_closed(tiny_bundle):
     """H8: idle connections could take every file descriptor. Over --max-connections a new
     connection gets 503 busy and is closed at once; when the idle ones reach their deadline,
@@ -129,12 +139,7 @@ def test_connections_over_the_cap_are_answered_busy_and_closed(tiny_bundle):
         time.sleep(0.3)  # accepted
         extra = socket.create_connection(("127.0.0.1", client.port), timeout=10)
         extra.settimeout(5)
-        got = b""
-        while True:
-            part = extra.recv(4096)
-            if not part:
-                break
-            got += part
+        got = _until_closed(extra)
         assert got.startswith(b"HTTP/1.1 503") and b'"busy"' in got and b"retry-after" in got.lower()
         extra.close()
         for s in idle:  # the keep-alive deadline closes the idle ones
@@ -163,12 +168,7 @@ def test_http2_is_refused_and_its_connection_closed(served, opening):
         s.sendall(opening)
         s.settimeout(3)
         t0 = time.monotonic()
-        got = b""
-        while True:
-            part = s.recv(4096)
-            if not part:
-                break
-            got += part
+        got = _until_closed(s)
         assert time.monotonic() - t0 < 3
         assert b"\x00\x00" not in got[:9] or got.startswith(b"HTTP/1.1 101")  # no HTTP/2 frames first
     finally:

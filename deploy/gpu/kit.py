@@ -22,13 +22,14 @@ chunks, checked when the kit is put back together) are the output; the order of 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+
+from edgetts.engine.manifest import sha256
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLATFORMS = ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_27_x86_64",
@@ -53,14 +54,6 @@ def _voice(src: str, dest: str) -> None:
         shutil.copy(os.path.join(src, name), dest)
     with open(os.path.join(dest, "voice.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, ensure_ascii=False, indent=1)
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def main(argv=None) -> int:
@@ -99,7 +92,7 @@ def main(argv=None) -> int:
             path = os.path.join(chunks, "kit.part-%02d" % n)
             with open(path, "wb") as out:
                 out.write(block)
-            parts.append({"file": os.path.relpath(path, ROOT), "bytes": len(block), "sha256": _sha256(path)})
+            parts.append({"file": os.path.relpath(path, ROOT), "bytes": len(block), "sha256": sha256(path)})
     total = os.path.getsize(tar_path)
     os.remove(tar_path)
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
