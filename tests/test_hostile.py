@@ -28,16 +28,21 @@ def served(tiny_bundle):
     stop(svc, httpd)
 
 
+def _until_closed(sock) -> bytes:
+    """Everything the server sends until it closes the connection (a timeout raises)."""
+    got = b""
+    while True:
+        part = sock.recv(4096)
+        if not part:
+            return got
+        got += part
+
+
 def _raw(port, head: bytes, body: bytes = b"") -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(head + body)
         s.shutdown(socket.SHUT_WR)
-        data = b""
-        while True:
-            part = s.recv(65536)
-            if not part:
-                return data
-            data += part
+        return _until_closed(s)
 
 
 @pytest.mark.parametrize("length", [b"-1", b"+5", b"0x10", b"1e3"])
@@ -112,16 +117,6 @@ def test_idle_and_slow_header_floods_leave_readyz_answering_and_are_closed(tiny_
         for s in idle + slow:
             s.close()
         stop(svc, httpd)
-
-
-def _until_closed(sock) -> bytes:
-    """Everything the server sends until it closes the connection (a timeout raises)."""
-    got = b""
-    while True:
-        part = sock.recv(4096)
-        if not part:
-            return got
-        got += part
 
 
 def test_connections_over_the_cap_are_answered_busy_and_closed(tiny_bundle):
