@@ -14,14 +14,12 @@ If the browser cannot start, the tests fail with one line saying what is missing
 import json
 import os
 import shutil
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
+from test_server import spawn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = os.environ.get("EDGETTS_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -37,18 +35,9 @@ def _bundle():
 
 
 def _serve(tmp_path, *extra):
-    p = subprocess.Popen([sys.executable, "-m", "edgetts.cli", "serve", "--voice", _bundle(), "--port", "0",
-                          "--provider", "cpu", *extra], stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    for line in p.stderr:
-        if "serving" in line:
-            port = int(line.rsplit(":", 1)[1].strip())
-            threading.Thread(target=p.stderr.read, daemon=True).start()
-            return p, "http://127.0.0.1:%d" % port
-        if time.time() > deadline:
-            break
-    p.kill()
-    raise AssertionError("edgetts serve did not start: exit %s" % p.wait())
+    """A real `edgetts serve` on a free loopback port (test_server.spawn): (process, base URL)."""
+    p, client = spawn(_bundle(), str(tmp_path / "cache"), *extra)
+    return p, "http://127.0.0.1:%d" % client.port
 
 
 @pytest.fixture(scope="module")
