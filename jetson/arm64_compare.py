@@ -14,7 +14,7 @@ frame. So the check is:
 - the length within 2 % (a few frames);
 - the log-mel distance within 2 dB for fp32 and nano and 3 dB for int8, whose quantized
   activations round differently (a variant's own CPU changes are judged by its listening test,
-  not here; for scale, INT8 is 1–2 dB from FP32 on x86);
+  not here);
 - for INT8, no saturation: at most 0.1 % of the samples at full scale.
 
 The figures go to OUT/compare.json; any row outside its tolerance fails with its numbers.

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from test_server import spawn
+from test_server import count_text, spawn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = os.environ.get("EDGETTS_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -117,14 +117,9 @@ def _say(driver, text):
     driver.find_element(By.ID, "play").click()
 
 
-def _metric(url, name, token=None):
-    req = urllib.request.Request(url + "/metrics", headers={"Authorization": "Bearer " + token} if token else {})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        total = 0.0
-        for line in r.read().decode().splitlines():
-            if line.startswith(name) and not line.startswith("#"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+def _metric(url, name, **labels):
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+        return count_text(r.read().decode(), name, **labels)
 
 
 def test_page_and_files_come_with_a_strict_policy(server):
@@ -139,7 +134,7 @@ def test_page_and_files_come_with_a_strict_policy(server):
 
 
 def test_play_streams_audio_and_reaches_the_service(browser, server):
-    before = _metric(server, "edgetts_requests_total")
+    before = _metric(server, "requests_total", endpoint="/v1/tts", status="200")
     _open(browser, server)
     _say(browser, "今天天气真好，我们一起去公园散步吧。")
     s = _wait(browser, lambda s: s["done"], what="synthesis")
@@ -147,7 +142,7 @@ def test_play_streams_audio_and_reaches_the_service(browser, server):
     # Web Audio really plays: the context runs and scheduled buffers end
     assert browser.execute_script("return document.querySelector('#status').textContent").startswith("all ")
     _wait(browser, lambda s: s["played"], timeout=30, what="playback")
-    assert _metric(server, "edgetts_requests_total") > before
+    assert _metric(server, "requests_total", endpoint="/v1/tts", status="200") > before
     # the WAV to download holds what was played
     href = browser.execute_script("return document.getElementById('download').getAttribute('href')")
     assert href and href.startswith("blob:")
@@ -181,16 +176,16 @@ def test_bad_ssml_shows_the_service_message(browser, server):
 
 
 def test_stop_cancels_on_the_server(browser, server):
-    before = _metric(server, "edgetts_cancelled_total")
+    before = _metric(server, "cancelled_total")
     _open(browser, server)
     _say(browser, "今天天气很好，我们一起去公园散步吧。" * 20)
     _wait(browser, lambda s: s["chunks"] >= 1, what="first audio")
     browser.find_element("id", "stop").click()
     _wait(browser, lambda s: s["stopped"], what="stop")
     deadline = time.time() + 30
-    while _metric(server, "edgetts_cancelled_total") <= before and time.time() < deadline:
+    while _metric(server, "cancelled_total") <= before and time.time() < deadline:
         time.sleep(0.2)
-    assert _metric(server, "edgetts_cancelled_total") > before
+    assert _metric(server, "cancelled_total") > before
     assert not _state(browser)["done"]
 
 

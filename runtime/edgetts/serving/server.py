@@ -327,62 +327,90 @@ class HttpAdapter:
         except BaseException:
             speech.cancel()
             raise
-        if req.marks:
-            return StreamingResponse(_marked_lines(request, speech, chunks, first), 200, headers,
-                                     "application/x-ndjson")
-
-        async def body_iter() -> AsyncIterator[bytes]:
-            try:
-                if fmt == "wav":
-                    yield wav_header(sr, None)
-                if first:
-                    yield first
-                async for data in chunks:
-                    await asyncio.sleep(0)  # let the loop see a closed connection
-                    if await request.is_disconnected():
-                        break
-                    yield data
-            except ServiceError as e:  # headers are out: the stream is cut short
-                log.warning("stream ended early: %s", e.message)
-            finally:  # the client went away (Starlette cancels us) or we are done
-                speech.cancel()
-        return StreamingResponse(body_iter(), 200, headers, _ctype(fmt, sr))
+        framing = _MarkedChunks(speech) if req.marks else _AudioChunks(fmt, sr)
+        return StreamingResponse(_streamed(request, speech, chunks, first, framing), 200, headers,
+                                 framing.content_type)
 
 
-async def _marked_lines(request: Request, speech: Speech, chunks: AsyncIterator[bytes],
-                        first: bytes) -> AsyncIterator[bytes]:
-    """``stream`` with ``marks``: one JSON object per line (NDJSON). First
-    ``{"sample_rate", "format": "pcm_s16le"}``, then per chunk ``{"audio": base64 PCM, "marks":
-    the characters whose times are now known}``, last ``{"done": true, "duration"}``: a page can
-    play and light up the text while the rest is made."""
-    sent = 0
-
-    def line(obj) -> bytes:
-        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
-
-    def chunk(data: bytes) -> bytes:
-        nonlocal sent
-        marks = [m.to_dict() for m in speech.marks[sent:]]
-        sent = len(speech.marks)
-        return line({"audio": base64.b64encode(data).decode("ascii"), "marks": marks})
-
+async def _streamed(request: Request, speech: Speech, chunks: AsyncIterator[bytes], first: bytes,
+                    framing) -> AsyncIterator[bytes]:
+    """A streamed answer: the framing's head, each PCM chunk as the framing writes it, and its
+    tail; cut short when the client goes, and the synthesis cancelled however it ends."""
     samples = len(first) // 2
     try:
-        yield line({"sample_rate": speech.sample_rate, "format": "pcm_s16le"})
+        yield framing.head()
         if first:
-            yield chunk(first)
+            yield framing.chunk(first)
         async for data in chunks:
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # let the loop see a closed connection
             if await request.is_disconnected():
                 return
             samples += len(data) // 2
-            yield chunk(data)
-        yield line({"done": True, "duration": samples / float(speech.sample_rate)})
-    except ServiceError as e:  # headers are out: the stream says why it ends early
+            yield framing.chunk(data)
+        yield framing.done(samples)
+    except ServiceError as e:  # headers are out: the stream is cut short
         log.warning("stream ended early: %s", e.message)
-        yield line({"error": {"code": e.code, "message": e.message}})
-    finally:
+        yield framing.error(e)
+    finally:  # the client went away (Starlette cancels us) or we are done
         speech.cancel()
+
+
+class _AudioChunks:
+    """Audio as it is made: PCM, or a WAV whose header leaves the length open."""
+
+    def __init__(self, fmt: str, sample_rate: int):
+        self.fmt, self.sample_rate = fmt, sample_rate
+        self.content_type = _ctype(fmt, sample_rate)
+
+    def head(self) -> bytes:
+        return wav_header(self.sample_rate, None) if self.fmt == "wav" else b""
+
+    def chunk(self, data: bytes) -> bytes:
+        return data
+
+    def done(self, samples: int) -> bytes:
+        return b""
+
+    def error(self, e: ServiceError) -> bytes:
+        return b""  # nothing a player could read: the stream just ends
+
+
+class _MarkedChunks:
+    """``stream`` with ``marks``: one JSON object per line (NDJSON). First
+    ``{"sample_rate", "format": "pcm_s16le"}``, then per chunk ``{"audio": base64 PCM, "marks":
+    the characters whose times are now known}``, last ``{"done": true, "duration"}`` (or
+    ``{"error"}``): a page can play and light up the text while the rest is made."""
+
+    content_type = "application/x-ndjson"
+
+    def __init__(self, speech: Speech):
+        self.speech = speech
+        self.sent = 0  # marks already written
+
+    @staticmethod
+    def _line(obj) -> bytes:
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+
+    def head(self) -> bytes:
+        return self._line({"sample_rate": self.speech.sample_rate, "format": "pcm_s16le"})
+
+    def chunk(self, data: bytes) -> bytes:
+        marks = [m.to_dict() for m in self.speech.marks[self.sent:]]
+        self.sent = len(self.speech.marks)
+        return self._line({"audio": base64.b64encode(data).decode("ascii"), "marks": marks})
+
+    def done(self, samples: int) -> bytes:
+        return self._line({"done": True, "duration": samples / float(self.speech.sample_rate)})
+
+    def error(self, e: ServiceError) -> bytes:
+        return self._line({"error": {"code": e.code, "message": e.message}})
+
+
+async def _first(chunks: AsyncIterator[bytes]) -> bytes:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return b""
 
 
 # -- what Hypercorn does not bound ------------------------------------------------------------------
@@ -398,7 +426,6 @@ class _Gate:
     def __init__(self, cap: int):
         self.cap = cap
         self.live: set = set()  # (reader, writer) of open connections
-        self.refused = 0
 
     def full(self) -> bool:
         # a connection counts while its client can still send: Hypercorn keeps a connection the
@@ -462,8 +489,7 @@ def _http11_with_a_cap() -> None:
             if gate is None:
                 return await super().run()
             if gate.full():
-                gate.refused += 1
-                _REFUSED.warn("over %d open connections: answered 503 busy (%d so far)", gate.cap, gate.refused)
+                log.warning(_OVER_CAP + " %d open connections: answered 503 busy", gate.cap)
                 try:
                     self.writer.write(_BUSY)
                     await asyncio.wait_for(self.writer.drain(), 1.0)
@@ -484,29 +510,8 @@ def _http11_with_a_cap() -> None:
     _patched = True
 
 
-class _OncePerMinute:
-    """A warning at most once a minute (a flood of refused connections must not flood the log)."""
-
-    def __init__(self):
-        self.last = 0.0
-
-    def warn(self, msg: str, *args) -> None:
-        import time
-
-        now = time.monotonic()
-        if now - self.last >= 60.0:
-            self.last = now
-            log.warning(msg, *args)
 
 
-_REFUSED = _OncePerMinute()
-
-
-async def _first(chunks: AsyncIterator[bytes]) -> bytes:
-    try:
-        return await chunks.__anext__()
-    except StopAsyncIteration:
-        return b""
 
 
 async def _until_gone(request: Request, work: Awaitable, speech: Speech):
@@ -618,6 +623,9 @@ class _OncePer(logging.Filter):
 
 _ACCEPT_ERRORS = _OncePer("socket.accept() out of system resource")
 logging.getLogger("asyncio").addFilter(_ACCEPT_ERRORS)
+# a flood of refused connections must not flood the log either
+_OVER_CAP = "HTTP connection over the cap of"
+log.addFilter(_OncePer(_OVER_CAP, 60.0))
 
 
 class Server:

@@ -152,8 +152,8 @@ def arpabet_to_pinyin(phones: Sequence[str], tones: Tuple[str, str] = ("1", "1")
     following, becomes its -n/-ng ending; a final or clustered consonant becomes a light syllable
     of its own (s → si5, k → ke5); an r after a vowel is dropped, as Mandarin loanwords do.
     ``tones`` gives the tone of a stressed syllable and of the other vowels (both the first tone
-    by default: flat and high, which the judges and listeners took for English more often than
-    a falling stress), light syllables take the neutral tone.
+    by default: flat and high, which the Whisper judge took for English more often than a
+    falling stress; docs/frontend.md), light syllables take the neutral tone.
 
     >>> arpabet_to_pinyin(["G", "UW1", "G", "AH0", "L"])
     ('gu1', 'ge1', 'er5')
@@ -307,7 +307,8 @@ def table() -> Dict[str, Tuple[str, ...]]:
 
 
 def _dictionary() -> Optional[str]:
-    """CMUdict as one string (3.6 MB, searched per word: the parsed dict would take ~50 MB)."""
+    """CMUdict as one string, searched per word: parsing it into a dict of lists would hold many
+    times its size in memory for the few words a text has."""
     global _cmu
     with _lock:
         if _cmu is None:

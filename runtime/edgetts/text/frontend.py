@@ -366,8 +366,7 @@ class Frontend:
         chars = [-1]
         pinyin: List[str] = []
         # #0 between units; inside a Latin word read by ``english`` too: the voice learned it after
-        # every syllable, and such a word without it comes out garbled (the judge's CER on the
-        # mixed dev sentences went from 0.46 to 0.41 with it)
+        # every syllable, and such a word without it comes out garbled (docs/frontend.md)
         for ci, unit in units:
             for k, p in enumerate(unit):
                 syms = syllable_to_symbols(p)

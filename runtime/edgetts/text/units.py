@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from .digits import DIGITS
+from .digits import read_digits
 
 # Currency: the sign is dropped where 元/块/圆 after the amount says the same.
 _YUAN_SIGN = re.compile(r"[¥￥]\s*(\d[\d,]*(?:\.\d+)?)(?=\s*(?:元|块|圆))")
@@ -49,17 +49,13 @@ _LETTER_HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=\d)|(?<=\d)-(?=[A-Za-z])|(?<=[A-Z
 _WIFI = re.compile(r"(?<![A-Za-z])[Ww][Ii]-[Ff][Ii](?![A-Za-z])")
 _ARCH = re.compile(r"(?<![A-Za-z\d])[xX](86|64)(?![\d])")
 
-_TENS = ["", "十", "二十", "三十", "四十", "五十", "六十", "七十", "八十", "九十"]
-
-
 def _small(part: str) -> str:
     """A part of a dotted number: up to two digits as a number, longer digit by digit."""
     if len(part) <= 2 and not (len(part) == 2 and part[0] == "0"):
-        n = int(part)
-        if n < 10:
-            return DIGITS[n]
-        return _TENS[n // 10] + (DIGITS[n % 10] if n % 10 else "")
-    return "".join(DIGITS[int(d)] for d in part)
+        import cn2an  # imported on the first version number: most text has none
+
+        return cn2an.an2cn(part)
+    return read_digits(part)
 
 
 def _dotted(m: "re.Match") -> str:
@@ -76,9 +72,8 @@ def rewrite(sentence: str) -> str:
     s = _YUAN_SIGN.sub(lambda m: m.group(1), sentence)
     s = _UNIT.sub(lambda m: _UNIT_WORDS[m.group(1)], s)
     s = _VERSION.sub(_dotted, s)
-    s = _NUMERO.sub(lambda m: ("第" + m.group(1)) if len(m.group(1)) <= 3 else ("编号" + "".join(
-        DIGITS[int(d)] for d in m.group(1))), s)
-    s = _ARCH.sub(lambda m: "X" + "".join(DIGITS[int(d)] for d in m.group(1)), s)
+    s = _NUMERO.sub(lambda m: ("第" + m.group(1)) if len(m.group(1)) <= 3 else ("编号" + read_digits(m.group(1))), s)
+    s = _ARCH.sub(lambda m: "X" + read_digits(m.group(1)), s)
     s = _WIFI.sub("WiFi", s)
     s = _LETTER_HYPHEN.sub(" ", s)
     return s
