@@ -7,9 +7,9 @@ import os
 import sys
 
 
-def run(student: str, out: str, variants) -> None:
+def run(student: str, out: str, variants, prosody: str = "") -> None:
     from edgetts.models.student import load_student
-    from edgetts.exporter.bundle import VARIANTS, build_bundle
+    from edgetts.exporter.bundle import VARIANTS, build_bundle, load_prosody
     from edgetts.exporter.tflite_vocoder import load_tflite_vocoder
 
     bad = [v for v in variants if v not in VARIANTS]
@@ -18,7 +18,15 @@ def run(student: str, out: str, variants) -> None:
     if not os.path.exists(student):
         raise SystemExit("student checkpoint %r not found: train one with `make distill-train` "
                          "or pass --student" % student)
-    build_bundle(load_student(student), load_tflite_vocoder(), out, variants=tuple(variants))
+    model = load_student(student)
+    spec = None
+    if model.prosody is not None:
+        prosody = prosody or os.path.join(os.path.dirname(student), "prosody.json")
+        if not os.path.exists(prosody):
+            raise SystemExit("%s has prosody predictors but %s (its controls and presets) is "
+                             "missing; pass --prosody" % (student, prosody))
+        spec = load_prosody(prosody)
+    build_bundle(model, load_tflite_vocoder(), out, variants=tuple(variants), prosody=spec)
 
 
 def main(argv=None) -> int:
@@ -26,8 +34,10 @@ def main(argv=None) -> int:
     ap.add_argument("--student", default="models/student/student.fp16.pt")
     ap.add_argument("--out", default="voices/default")
     ap.add_argument("--variants", default="fp32,int8,fp16,nano")
+    ap.add_argument("--prosody", default="",
+                    help="the voice's prosody data (default: prosody.json beside --student)")
     args = ap.parse_args(argv)
-    run(args.student, args.out, args.variants.split(","))
+    run(args.student, args.out, args.variants.split(","), args.prosody)
     return 0
 
 

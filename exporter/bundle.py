@@ -44,6 +44,7 @@ from edgetts.engine.compat import min_onnxruntime
 from edgetts.engine import manifest as manifest_io
 from edgetts.config import CacheLayout, GraphInfo, VoiceConfig
 from edgetts.engine.manifest import sha256
+from edgetts.engine.prosody import ProsodySpec
 from edgetts.text.symbols import SYMBOLS
 from edgetts.engine.vocoder import OnnxVocoder, StatefulVocoder
 
@@ -95,9 +96,23 @@ def _rel_rms(ref: np.ndarray, got: np.ndarray) -> float:
     return float(np.sqrt(np.mean((got - ref) ** 2)) / max(np.sqrt(np.mean(ref ** 2)), 1e-9))
 
 
+def load_prosody(path: str) -> ProsodySpec:
+    """A voice's prosody data (``models/student/prosody.json``): its controls' ranges, its
+    presets and how its pitch scale was measured, in the manifest's own format."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        return ProsodySpec.from_dict(json.load(f), path)
+
+
 class BundleBuilder:
     def __init__(self, student: Student, vocoder: MBMelGAN, out_dir: str,
-                 log: Callable[[str], None] = print, cpu_opset: int = CPU_OPSET):
+                 log: Callable[[str], None] = print, cpu_opset: int = CPU_OPSET,
+                 prosody: Optional[ProsodySpec] = None):
+        if (student.prosody is None) != (prosody is None):
+            raise T.ExportError("a student with prosody needs its prosody data (controls, presets) "
+                                "and one without cannot take any")
+        self.prosody = prosody
         self.student = student.eval()
         self.vocoder = vocoder.eval()
         self.vocoder.int8_subbands = False
@@ -146,9 +161,36 @@ class BundleBuilder:
     def encoder(self, suffix: str, opset: int) -> str:
         file = "text_encoder.%s.onnx" % suffix
         args, _ = G.example_inputs(self.student)
-        self._export(G.EncoderGraph(self.student), args, file, G.ENCODER_INPUTS, G.ENCODER_OUTPUTS,
-                     G.ENCODER_AXES, opset)
+        axes = dict(G.ENCODER_AXES, **{n: G.PROSODY_AXES[n] for n in G.PROSODY_OUTPUTS})
+        self._export(G.EncoderGraph(self.student), args, file, G.ENCODER_INPUTS,
+                     G.encoder_outputs(self.student), axes, opset)
         return file
+
+    def prosody_graph(self, suffix: str, opset: int) -> str:
+        file = "prosody.%s.onnx" % suffix
+        feed = self._prosody_feeds()[0]
+        self._export(G.ProsodyGraph(self.student), tuple(torch.from_numpy(feed[n]) for n in G.PROSODY_INPUTS),
+                     file, G.PROSODY_INPUTS, G.PROSODY_STATES, G.PROSODY_AXES, opset)
+        return file
+
+    def _prosody_feeds(self):
+        """Real encoder states and predicted values, as predicted and edited (+4 st, flat)."""
+        feeds = []
+        for f in self._encoder_feeds():
+            ref = self._encoder_ref(f)
+            feeds.append({"memory": ref["memory"], "pitch": ref["pitch"], "energy": ref["energy"]})
+        edited = dict(feeds[0], pitch=np.full_like(feeds[0]["pitch"], 20.0),
+                      energy=feeds[0]["energy"] * 1.3)
+        return feeds + [edited]
+
+    def _prosody_ref(self, feed):
+        with torch.no_grad():
+            out = self.student.prosody.condition(*(torch.from_numpy(feed[n]) for n in G.PROSODY_INPUTS))
+        return {"text_states": out.numpy()}
+
+    def _prosody_roles(self, variant: str, file: str, precision: str, opset: int) -> None:
+        if self.student.prosody is not None:
+            self._record(variant, "prosody", file, precision, opset)
 
     def decoder(self, suffix: str, opset: int, static: bool) -> str:
         c = self.student.config
@@ -188,9 +230,9 @@ class BundleBuilder:
 
     def _encoder_ref(self, feed):
         with torch.no_grad():
-            m, d = self.student.encoder(torch.from_numpy(feed["phoneme_ids"]),
-                                        torch.from_numpy(feed["phoneme_lengths"]))
-        return {"memory": m.numpy(), "log_durations": d.numpy()}
+            out = G.EncoderGraph(self.student)(torch.from_numpy(feed["phoneme_ids"]),
+                                               torch.from_numpy(feed["phoneme_lengths"]))
+        return {n: t.numpy() for n, t in zip(G.encoder_outputs(self.student), out)}
 
     def _vocoder_feeds(self):
         g = np.random.default_rng(6)
@@ -204,8 +246,13 @@ class BundleBuilder:
 
     def validate_against_torch(self, enc: str, voc: str) -> None:
         rep = T.validate(self._path(enc), self._encoder_ref, self._encoder_feeds(),
-                         {"memory": FP32, "log_durations": FP32})
+                         {n: FP32 for n in G.encoder_outputs(self.student)})
         self.failures += ["%s: %s" % (enc, f) for f in rep.failures]
+        if self.student.prosody is not None:
+            pro = "prosody.fp32.onnx"
+            rep = T.validate(self._path(pro), self._prosody_ref, self._prosody_feeds(),
+                             {"text_states": FP32})
+            self.failures += ["%s: %s" % (pro, f) for f in rep.failures]
         rep = T.validate(self._path(voc), self._vocoder_ref, self._vocoder_feeds(),
                          {"audio": T.Check(atol=1e-4, why="float32 through postnet and 40 conv layers")})
         self.failures += ["%s: %s" % (voc, f) for f in rep.failures]
@@ -295,6 +342,7 @@ class BundleBuilder:
             self.vocoder_graph("fp32", op, False, layout="2d")
         dec32s = self.decoder("static.fp32", op, True)
         vs32 = self.vocoder_stream_graph("fp32", op)
+        pro32 = self.prosody_graph("fp32", op) if self.student.prosody is not None else None
         self.validate_against_torch(enc32, voc32)
         self.stream_error = self.validate_stream(vs32)
         self.step_by_step_error = max(self.validate_decoder(dec32, False),
@@ -303,6 +351,7 @@ class BundleBuilder:
         self._record("fp32", "decoder_step", dec32, "fp32", op, cache="dynamic")
         self._record("fp32", "vocoder", voc32, "fp32", op)
         self._record("fp32", "vocoder_stream", vs32, "fp32", op)
+        self._prosody_roles("fp32", pro32, "fp32", op)
         if "int8" in variants:
             self.log("[2/4] int8 graphs (CPU): dynamic INT8 MatMul in encoder and decoder")
             enc8, dec8 = "text_encoder.int8.onnx", "decoder_step.int8.onnx"
@@ -322,6 +371,7 @@ class BundleBuilder:
             self._record("int8", "decoder_step", dec8, "int8", op, cache="dynamic")
             self._record("int8", "vocoder", voc32, "fp32", op)
             self._record("int8", "vocoder_stream", vs32, "fp32", op)
+            self._prosody_roles("int8", pro32, "fp32", op)  # a handful of adds: nothing to quantize
         if "fp16" in variants:
             self.log("[3/4] fp16 graphs (CUDA/TensorRT): fixed-size cache decoder")
             enc16, dec16, voc16 = ("text_encoder.fp16.onnx", "decoder_step_static.fp16.onnx",
@@ -329,7 +379,11 @@ class BundleBuilder:
             # converted from FP32 graphs written at the GPU opset (temporary files)
             tmp = [self.encoder("gpu32", GPU_OPSET), self.decoder("static.gpu32", GPU_OPSET, True),
                    self.vocoder_graph("gpu32", GPU_OPSET, False, layout="2d")]
-            for src, dst in zip(tmp, (enc16, dec16, voc16)):
+            dsts = [enc16, dec16, voc16]
+            if self.student.prosody is not None:
+                tmp.append(self.prosody_graph("gpu32", GPU_OPSET))
+                dsts.append("prosody.fp16.onnx")
+            for src, dst in zip(tmp, dsts):
                 self._fp16(src, dst)
                 os.remove(self._path(src))
             cmp["fp16"] = {**self.compare(enc32, enc16, self._encoder_feeds(), FP16),
@@ -339,17 +393,23 @@ class BundleBuilder:
             self._record("fp16", "text_encoder", enc16, "fp16", GPU_OPSET)
             self._record("fp16", "decoder_step", dec16, "fp16", GPU_OPSET, cache="static")
             self._record("fp16", "vocoder", voc16, "fp16", GPU_OPSET)
+            if self.student.prosody is not None:
+                cmp["fp16"].update(self.compare(pro32, "prosody.fp16.onnx", self._prosody_feeds(), FP16))
+                self._prosody_roles("fp16", "prosody.fp16.onnx", "fp16", GPU_OPSET)
         if "nano" in variants:
             self.log("[4/4] nano graphs (Jetson Nano: opset 13, TensorRT 8.2 operators)")
             tmp = [self.encoder("nano32", NANO_OPSET), self.decoder("nano32", NANO_OPSET, True),
                    self.vocoder_graph("nano32", NANO_OPSET, True)]
             files = ["text_encoder.nano.onnx", "decoder_step_static.nano.onnx", "vocoder.nano.onnx"]
+            if self.student.prosody is not None:
+                tmp.append(self.prosody_graph("nano32", NANO_OPSET))
+                files.append("prosody.nano.onnx")
             for src, dst in zip(tmp, files):
                 self._fp16(src, dst)
                 os.remove(self._path(src))
                 self._nano_check(dst)
             cmp["nano"] = self.compare(enc32, files[0], self._encoder_feeds(), FP16)
-            for role, f in zip(("text_encoder", "decoder_step", "vocoder"), files):
+            for role, f in zip(("text_encoder", "decoder_step", "vocoder", "prosody"), files):
                 self._record("nano", role, f, "fp16", NANO_OPSET,
                              **({"cache": "static"} if role == "decoder_step" else {}))
         os.remove(self._path(dec32s))
@@ -375,6 +435,7 @@ class BundleBuilder:
             context_frames=receptive_field_frames() + self.student.postnet.receptive_field(),
             min_frames=min_frames(),
             stream_first_frames=self.stream_first_frames,
+            prosody=self.prosody,
             speed=1.0, max_frames_per_symbol=60, first_chunk_frames=12, chunk_frames=48,
             validation={"step_by_step_vs_full_pass": self.step_by_step_error,
                         "streamed_vs_whole_vocoder": self.stream_error,
@@ -393,5 +454,5 @@ class BundleBuilder:
 
 
 def build_bundle(student: Student, vocoder: MBMelGAN, out_dir: str, variants=VARIANTS,
-                 log: Callable[[str], None] = print) -> dict:
-    return BundleBuilder(student, vocoder, out_dir, log).build(variants)
+                 log: Callable[[str], None] = print, prosody: Optional[ProsodySpec] = None) -> dict:
+    return BundleBuilder(student, vocoder, out_dir, log, prosody=prosody).build(variants)

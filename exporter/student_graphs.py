@@ -17,19 +17,43 @@ from edgetts.models.student import Student, group, previous_frames, regulate
 
 # The names live on the runtime side (torch-free), so both sides read one definition.
 from edgetts.engine.graphs import (  # noqa: E402,F401
-    ENCODER_AXES, ENCODER_INPUTS, ENCODER_OUTPUTS, PAST_KEY, PAST_VALUE, PRESENT_KEY, PRESENT_VALUE,
+    ENCODER_AXES, ENCODER_INPUTS, ENCODER_OUTPUTS, PROSODY_AXES, PROSODY_INPUTS, PROSODY_OUTPUTS,
+    PROSODY_STATES, PAST_KEY, PAST_VALUE, PRESENT_KEY, PRESENT_VALUE,
     STEP_INPUTS, STEP_OUTPUTS, VOCODER_AXES, VOCODER_INPUTS, VOCODER_OUTPUTS,
     VOCODER_STREAM_INPUTS, VOCODER_STREAM_OUTPUTS, cache_names, step_axes, stream_state_names,
     vocoder_stream_axes)
 
 
 class EncoderGraph(nn.Module):
+    """ids → memory, log durations; with prosody also the predicted pitch and energy (the states
+    are not yet conditioned on them: ``ProsodyGraph`` does that with the edited values)."""
+
     def __init__(self, student: Student):
         super().__init__()
         self.encoder = student.encoder
+        self.prosody = student.prosody
 
     def forward(self, phoneme_ids, phoneme_lengths):
-        return self.encoder(phoneme_ids, phoneme_lengths)
+        memory, log_dur = self.encoder(phoneme_ids, phoneme_lengths)
+        if self.prosody is None:
+            return memory, log_dur
+        pitch, energy = self.prosody.predict(memory, phoneme_lengths)
+        return memory, log_dur, pitch, energy
+
+
+class ProsodyGraph(nn.Module):
+    """memory, pitch, energy (edited or not) → the states the length regulator spreads."""
+
+    def __init__(self, student: Student):
+        super().__init__()
+        self.prosody = student.prosody
+
+    def forward(self, memory, pitch, energy):
+        return self.prosody.condition(memory, pitch, energy)
+
+
+def encoder_outputs(student: Student):
+    return ENCODER_OUTPUTS + (PROSODY_OUTPUTS if student.prosody is not None else [])
 
 
 class DecoderStepGraph(nn.Module):

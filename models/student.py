@@ -8,6 +8,13 @@
             ─Decoder (causal self-attention over steps 0..t, KV cache)─► next r frames [B,r,80]
     all frames ─Postnet (5 convs, residual)─► refined mel, the vocoder's input
 
+A voice trained with ``prosody`` (FastPitch-style, Łańcucki 2021) also predicts a pitch and an
+energy value per symbol from ``memory`` and adds their embeddings to it before the length
+regulator; the runtime may edit the predicted values in between (shift, range, spans):
+
+    memory ─Prosody.predict─► pitch [B,S], energy [B,S]   (the teacher's normalized values)
+    memory, pitch, energy ─Prosody.condition─► memory + embed(pitch) + embed(energy)
+
 Length comes from the durations, so there is no learned text alignment: no skips, no loops, an
 exact stop, and ``speed`` is a scale on the durations. The decoder has three entry points that
 compute the same function: ``forward`` (all steps at once, causal mask; training), ``step``
@@ -47,6 +54,10 @@ class StudentConfig:
     dropout: float = 0.1
     prenet_dropout: float = 0.5
     max_steps: int = 1024  # static cache length T_max, in decoder steps (r frames each)
+    prosody: bool = False  # pitch and energy predictors and embeddings (class Prosody)
+    # pitch is in semitones above 100 Hz; the model works on (pitch - center) / scale inside
+    pitch_center: float = 16.1
+    pitch_scale: float = 3.75
 
     @property
     def head_dim(self) -> int:
@@ -150,6 +161,50 @@ class TextEncoder(nn.Module):
         d = self.dur(memory.transpose(1, 2) * keep).transpose(1, 2)
         log_dur = self.dur_out(d).squeeze(-1) * valid.to(torch.float32)
         return memory, log_dur
+
+
+class Prosody(nn.Module):
+    """Per-symbol pitch and energy: two predictors (as the duration predictor: 2 convs + linear)
+    and two embeddings (a kernel-3 convolution from the value to ``d_model``, as FastPitch).
+    The embeddings start at zero, so a voice trained without prosody continues unchanged."""
+
+    def __init__(self, c: StudentConfig):
+        super().__init__()
+        self.center, self.scale = c.pitch_center, c.pitch_scale
+        self.pitch_pred, self.energy_pred = self._predictor(c), self._predictor(c)
+        self.pitch_embed = nn.Conv1d(1, c.d_model, 3, padding=1)
+        self.energy_embed = nn.Conv1d(1, c.d_model, 3, padding=1)
+        for conv in (self.pitch_embed, self.energy_embed):
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    @staticmethod
+    def _predictor(c: StudentConfig) -> nn.Module:
+        return nn.ModuleDict({
+            "convs": nn.Sequential(nn.Conv1d(c.d_model, c.d_model, 3, padding=1), nn.ReLU(),
+                                   nn.Dropout(c.dropout),
+                                   nn.Conv1d(c.d_model, c.d_model, 3, padding=1), nn.ReLU(),
+                                   nn.Dropout(c.dropout)),
+            "out": nn.Linear(c.d_model, 1)})
+
+    @staticmethod
+    def _run(pred: nn.Module, memory: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        h = pred["convs"](memory.transpose(1, 2) * keep).transpose(1, 2)
+        return pred["out"](h).squeeze(-1) * keep[:, 0]
+
+    def predict(self, memory: torch.Tensor, lengths: torch.Tensor):
+        """memory [B,S,D] → pitch [B,S] in semitones above 100 Hz, energy [B,S] (the teacher's
+        normalized scale); zero at padding."""
+        keep = (torch.arange(memory.shape[1], device=memory.device).unsqueeze(0)
+                < lengths.unsqueeze(1)).to(torch.float32).unsqueeze(1)
+        pitch = (self._run(self.pitch_pred, memory, keep) * self.scale + self.center) * keep[:, 0]
+        return pitch, self._run(self.energy_pred, memory, keep)
+
+    def condition(self, memory: torch.Tensor, pitch: torch.Tensor, energy: torch.Tensor):
+        """memory [B,S,D] + the embeddings of pitch and energy [B,S] → [B,S,D]."""
+        p = (pitch - self.center) * (1.0 / self.scale)
+        e = self.pitch_embed(p.unsqueeze(1)) + self.energy_embed(energy.unsqueeze(1))
+        return memory + e.transpose(1, 2)
 
 
 class DecoderLayer(nn.Module):
@@ -278,11 +333,24 @@ class Student(nn.Module):
         super().__init__()
         self.config = c
         self.encoder = TextEncoder(c)
+        self.prosody = Prosody(c) if c.prosody else None
         self.decoder = Decoder(c)
         self.postnet = Postnet(c)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def text_states(self, ids: torch.Tensor, lengths: torch.Tensor, edit=None):
+        """ids → (states the length regulator spreads, log durations, pitch, energy). With
+        prosody, ``edit(pitch, energy) → (pitch, energy)`` may change the predicted values
+        before they are embedded; without it, pitch and energy are None."""
+        memory, log_dur = self.encoder(ids, lengths)
+        if self.prosody is None:
+            return memory, log_dur, None, None
+        pitch, energy = self.prosody.predict(memory, lengths)
+        if edit is not None:
+            pitch, energy = edit(pitch, energy)
+        return self.prosody.condition(memory, pitch, energy), log_dur, pitch, energy
 
 
 # -- length regulation (torch, for training; the runtime has the same in numpy) -----------------
@@ -329,14 +397,14 @@ def previous_frames(mel_steps: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def decode(model: Student, ids: torch.Tensor, speed: float = 1.0, max_frames_per_symbol: int = 50,
-           step=None):
+           step=None, edit=None):
     """Autoregressive decoding with the growing cache, batch 1: ids [1,S] → (decoder frames
     [1,T,80] before the postnet, durations [S]). ``step`` replaces ``model.decoder.step`` (same
-    signature), e.g. to time each step."""
+    signature), e.g. to time each step; ``edit`` as in ``Student.text_states``."""
     model.eval()
     c = model.config
     step = step or model.decoder.step
-    memory, log_dur = model.encoder(ids, torch.tensor([ids.shape[1]]))
+    memory, log_dur, _, _ = model.text_states(ids, torch.tensor([ids.shape[1]]), edit)
     dur = torch.clamp(durations_from_log(log_dur, speed), max=max_frames_per_symbol)
     ctx, prog, frames = regulate(memory, dur, c.r)
     ctx, prog = group(ctx, c.r), group(prog, c.r)
@@ -351,9 +419,10 @@ def decode(model: Student, ids: torch.Tensor, speed: float = 1.0, max_frames_per
 
 
 @torch.no_grad()
-def synthesize(model: Student, ids: torch.Tensor, speed: float = 1.0, max_frames_per_symbol: int = 50):
+def synthesize(model: Student, ids: torch.Tensor, speed: float = 1.0, max_frames_per_symbol: int = 50,
+               edit=None):
     """Autoregressive inference, batch 1: ids [1,S] → mel [T,80] (postnet), durations [S]."""
-    mel, dur = decode(model, ids, speed, max_frames_per_symbol)
+    mel, dur = decode(model, ids, speed, max_frames_per_symbol, edit=edit)
     if mel.shape[1] == 0:
         return mel[0], dur
     return model.postnet(mel.transpose(1, 2))[0].transpose(0, 1), dur
@@ -363,6 +432,6 @@ def load_student(path: str) -> Student:
     """A student checkpoint (the committed FP16 one, or a training export) as an FP32 model in
     eval mode."""
     ck = torch.load(path, map_location="cpu", weights_only=True)
-    model = Student(StudentConfig(**ck["config"]))
+    model = Student(StudentConfig(**ck["config"]))  # an older checkpoint: prosody False
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
     return model.eval()

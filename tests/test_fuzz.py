@@ -28,11 +28,12 @@ text = st.text(alphabet=unicode, max_size=40)
 digits = st.text(alphabet="0123456789", min_size=1, max_size=40)
 number = st.one_of(digits, st.builds(lambda s, a, b: s + a + "." + b, st.sampled_from(["", "-", "+"]), digits, digits))
 word = st.one_of(text, number, st.sampled_from(["slow", "x-fast", "loud", "medium", "500ms", "10s", "1e9s",
-                                                "+6dB", "-99999dB", "inf", "nan", "120%", "-3%"]))
+                                                "+6dB", "-99999dB", "inf", "nan", "120%", "-3%",
+                                                "+2st", "-30st", "x-high", "strong", "+10%"]))
 
 SSML_ELEMENTS = [
     ("break", ("time", "strength")),
-    ("prosody", ("rate", "volume", "pitch")),
+    ("prosody", ("rate", "volume", "pitch", "range")),
     ("say-as", ("interpret-as", "format")),
     ("sub", ("alias",)),
     ("phoneme", ("alphabet", "ph")),

@@ -43,9 +43,10 @@ def test_bundle_has_every_variant_with_checksums(bundle):
     assert m["format_version"] == 1 and len(m["symbols"]) == 219
     assert sorted(m["graphs"]) == ["fp16", "fp32", "int8", "nano"]
     for variant, roles in m["graphs"].items():
-        # the CPU variants add the stateful streaming vocoder
+        # the CPU variants add the stateful streaming vocoder; every variant of a voice with
+        # prosody controls the graph that embeds the edited pitch and energy
         extra = ["vocoder_stream"] if variant in ("fp32", "int8") else []
-        assert sorted(roles) == ["decoder_step", "text_encoder", "vocoder"] + extra
+        assert sorted(roles) == ["decoder_step", "prosody", "text_encoder", "vocoder"] + extra
         for g in roles.values():
             assert len(g["sha256"]) == 64 and os.path.exists(os.path.join(bundle, g["file"]))
     assert m["graphs"]["fp16"]["decoder_step"]["cache"] == "static"

@@ -137,7 +137,12 @@ BAD = [
     ("speed out of range", {"text": "你好", "speed": 9}, 422, "bad_speed"),
     ("unknown voice", {"text": "你好", "voice": "bob"}, 422, "unknown_voice"),
     ("unsupported format", {"text": "你好", "format": "mp3"}, 422, "unsupported_format"),
-    ("unknown field", {"text": "你好", "pitch": 2}, 422, "unknown_field"),
+    ("unknown field", {"text": "你好", "tone": 2}, 422, "unknown_field"),
+    ("pitch out of range", {"text": "你好", "pitch": "+20st"}, 422, "bad_control"),
+    ("pitch in Hz", {"text": "你好", "pitch": "+20Hz"}, 422, "bad_control"),
+    ("pitch not a value", {"text": "你好", "pitch": [2]}, 422, "wrong_type"),
+    ("range below zero", {"text": "你好", "pitch_range": "-120%"}, 422, "bad_control"),
+    ("unknown emotion", {"text": "你好", "emotion": "angry"}, 422, "bad_control"),
     ("strict mode, unsayable", {"text": "你好😀", "unknown": "strict"}, 422, "unsayable_text"),
 ]
 

@@ -82,6 +82,25 @@ def test_describe_lists_the_voice_and_its_language(served):
     assert program.installed and program.supports_synthesize_streaming
     (v,) = program.voices
     assert v.name == "default" and v.languages == [svc.voice.config.language]
+    # the voice's prosody presets are its speakers, so a Home Assistant user can pick one
+    assert [s.name for s in v.speakers] == list(svc.voice.config.prosody.presets)
+
+
+def test_a_speaker_is_a_preset_and_an_unknown_one_gets_an_error(served, voice):
+    from edgetts.config import SynthesisOptions
+
+    _, port, _ = served
+    text = "今天天气很好。"
+    events = run(port, [Synthesize(text=text, voice=SynthesizeVoice(name="default", speaker="calm"))],
+                 [AudioStop])
+    (audio,) = audio_of(events)
+    ref = voice.synthesize_array(text, SynthesisOptions(emotion="calm"))
+    plain = voice.synthesize_array(text)
+    assert len(audio) == len(ref) and np.abs(audio - ref).max() < 1e-3 + 1 / 32767
+    assert len(plain) != len(ref) or np.abs(plain - ref).max() > 1e-2  # the preset was applied
+    events = run(port, [Synthesize(text=text, voice=SynthesizeVoice(name="default", speaker="angry"))], [AudioStop])
+    err = Error.from_event(events[-1])
+    assert err.code == "bad_control" and "angry" in err.text and "calm" in err.text
 
 
 def test_synthesize_streams_audio_equal_to_the_library(served, voice):

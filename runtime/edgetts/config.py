@@ -16,6 +16,10 @@ UNKNOWN_POLICIES = ("spell", "read", "skip", "strict")
 # every interface: SynthesisOptions, the CLI, the HTTP schema, SSML <prosody rate>, Triton.
 SPEED_MIN, SPEED_MAX = 0.25, 4.0
 
+# What a prosody control may ask for (edgetts.engine.prosody; a voice's manifest may narrow it):
+# pitch in semitones, pitch_range and energy as factors (1 = the voice's own).
+PROSODY_LIMITS = {"pitch": (-8.0, 8.0), "pitch_range": (0.0, 2.5), "energy": (0.25, 3.0)}
+
 
 @dataclass(frozen=True)
 class CacheLayout:
@@ -79,6 +83,9 @@ class VoiceConfig:
     provenance: Dict[str, Any] = field(default_factory=dict)  # where the weights came from
     # fewest frames the first call of the streaming vocoder (role vocoder_stream) may take
     stream_first_frames: int = 0
+    # pitch/energy controls and presets (edgetts.engine.prosody.ProsodySpec); None: the voice
+    # has none (exported without prosody)
+    prosody: Optional[Any] = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,9 @@ class SynthesisOptions:
 
     ``speed`` > 1 speaks faster (durations are divided by it). ``unknown`` is the front-end's
     policy for characters the voice cannot say: spell, read, skip or strict. ``ssml`` forces SSML on
-    or off; ``lexicon`` gives words fixed readings or aliases.
+    or off; ``lexicon`` gives words fixed readings or aliases. ``pitch`` (semitones),
+    ``pitch_range`` and ``energy`` (factors, 1 = the voice's own) and ``emotion`` (a preset of the
+    voice) need a voice with prosody controls (``edgetts.engine.prosody``).
     """
 
     speed: Optional[float] = None
@@ -98,6 +107,10 @@ class SynthesisOptions:
     unknown: str = "spell"
     ssml: Optional[bool] = None     # None: SSML when the text starts with <speak
     lexicon: Optional[Any] = None   # a lexicon.Lexicon; None: the voice's (Voice.lexicon)
+    pitch: Optional[float] = None        # semitones, + is higher
+    pitch_range: Optional[float] = None  # 0 flat, 1 the voice's own, 1.5 livelier
+    energy: Optional[float] = None       # factor on the predicted energy
+    emotion: Optional[str] = None        # a preset of the voice (edgetts voices lists them)
 
     def __post_init__(self) -> None:
         if self.speed is not None and not (SPEED_MIN <= self.speed <= SPEED_MAX):
@@ -106,6 +119,10 @@ class SynthesisOptions:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError("%s must be at least 1, got %r" % (name, v))
+        for name, (lo, hi) in PROSODY_LIMITS.items():
+            v = getattr(self, name)
+            if v is not None and not (lo <= v <= hi):
+                raise ValueError("%s must be between %s and %s, got %r" % (name, lo, hi, v))
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,11 @@ class LexiconError(EdgeTTSError, ValueError):
     """A user lexicon that cannot be read; the message names the file and line."""
 
 
+class ControlError(EdgeTTSError, ValueError):
+    """A prosody control (pitch, pitch_range, energy, emotion) that cannot be used: a bad value,
+    or one the voice does not have."""
+
+
 class BindError(EdgeTTSError, OSError):
     """A listening address cannot be bound (in use, not allowed); ``where`` names it."""
 

@@ -119,6 +119,7 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
 @click.option("--raw", is_flag=True, help="Write raw 16-bit PCM to stdout, flushed per chunk.")
 @opt.voice_options
 @opt.speed
+@opt.prosody
 @opt.unknown
 @click.option("--play", is_flag=True, help="Also play the audio (needs aplay, paplay or ffplay).")
 @click.option("-v", "--verbose", "verbose", is_flag=True, help="Print RTF and first-audio latency.")
@@ -126,8 +127,8 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
 @opt.lexicon
 @click.option("--marks", "marks_path", type=click.Path(dir_okay=False), default=None,
               help="Also write per-character timestamps: JSON lines, or WebVTT if FILE ends in .vtt.")
-def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbose, ssml, lexicon,
-        marks_path) -> None:
+def say(text, output, raw, voice, provider, variant, speed, pitch, pitch_range, energy, emotion,
+        unknown, play, verbose, ssml, lexicon, marks_path) -> None:
     """Speak TEXT (plain or SSML, or stdin) into a WAV file, stdout, or raw PCM."""
     from ..engine import marks as marks_io
     from ..config import SynthesisOptions
@@ -156,7 +157,8 @@ def say(text, output, raw, voice, provider, variant, speed, unknown, play, verbo
     stream = None
     try:
         options = SynthesisOptions(speed=speed, unknown=unknown, ssml=ssml,
-                                   lexicon=_load_lexicon(lexicon))
+                                   lexicon=_load_lexicon(lexicon), pitch=pitch,
+                                   pitch_range=pitch_range, energy=energy, emotion=emotion)
         v = Voice.load(voice, provider=provider, variant=variant)
         start = time.perf_counter()
         stream = v.synthesize(text, options)
@@ -544,8 +546,20 @@ def voices(ctx) -> None:
             c = manifest.load(folder, checksums=False)
             what = "%s (%s), variants %s" % (c.name, c.language, ", ".join(sorted(c.graphs)))
         except EdgeTTSError as exc:
-            what = "NOT USABLE: %s" % exc
+            what, c = "NOT USABLE: %s" % exc, None
         click.echo("%-22s %s\n%22s %s" % (kind, folder, "", what))
+        if c is not None:
+            click.echo("%22s %s" % ("", _describe_prosody(c.prosody)))
+
+
+def _describe_prosody(spec) -> str:
+    """A voice's prosody controls and presets, one line each (`edgetts voices`, `doctor`)."""
+    from ..engine.prosody import UNITS, describe_presets
+
+    if spec is None:
+        return "prosody: none (speed and volume only)"
+    controls = ", ".join("%s %g..%g %s" % (k, lo, hi, UNITS[k]) for k, (lo, hi) in spec.controls.items())
+    return "prosody: %s\n%22s emotion presets: %s" % (controls, "", describe_presets(spec.presets.values()))
 
 
 @voices.command("pack", context_settings=CONTEXT)

@@ -47,6 +47,40 @@ lexicon = click.option("--lexicon", type=click.Path(dir_okay=False), default=Non
                        help="User lexicon: word<TAB>pinyin or word<TAB>=alias lines.")
 
 
+def _control(parse):
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc))
+    return convert
+
+
+def _prosody_parsers():
+    from ..engine import prosody as p
+
+    return (lambda v: p.parse_pitch(v, "--pitch"),
+            lambda v: p.parse_factor(v, "pitch_range", "--pitch-range", p.RANGE_WORDS),
+            lambda v: p.parse_factor(v, "energy", "--energy"))
+
+
+_PITCH, _RANGE, _ENERGY = _prosody_parsers()
+# the prosody controls of a voice that has them (edgetts.engine.prosody has the units)
+prosody = _stack(
+    click.option("--pitch", default=None, metavar="SHIFT", callback=_control(_PITCH),
+                 help="Pitch shift: +2st, -3st, +10%, or x-low/low/medium/high/x-high."),
+    click.option("--pitch-range", default=None, metavar="FACTOR", callback=_control(_RANGE),
+                 help="Intonation range: 130%, +30%, 0% (flat), 1.3, or x-low ... x-high."),
+    click.option("--energy", default=None, metavar="FACTOR", callback=_control(_ENERGY),
+                 help="Energy: 110%, +10%, 0.9."),
+    click.option("--emotion", default=None, metavar="PRESET",
+                 help="A prosodic style of the voice (edgetts voices lists them), e.g. cheerful, "
+                      "calm, 开心; the options above compose with it."),
+)
+
+
 def service_limits(f):
     """The limits both servers (``serve``, ``triton``) take, defaults from the service core."""
     return _stack(

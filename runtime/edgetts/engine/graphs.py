@@ -17,6 +17,11 @@ PRESENT_VALUE = "present.{i}.value"
 
 ENCODER_INPUTS = ["phoneme_ids", "phoneme_lengths"]   # [1, S] int64, [1] int64
 ENCODER_OUTPUTS = ["memory", "log_durations"]         # [1, S, D], [1, S]
+# A voice with prosody: the encoder also predicts per-symbol pitch (semitones above 100 Hz) and
+# energy, and the prosody graph embeds the (edited) values into the states the decoder reads.
+PROSODY_OUTPUTS = ["pitch", "energy"]                  # [1, S], [1, S]: after ENCODER_OUTPUTS
+PROSODY_INPUTS = ["memory", "pitch", "energy"]         # [1, S, D], [1, S], [1, S]
+PROSODY_STATES = ["text_states"]                       # [1, S, D]
 STEP_INPUTS = ["prev_frames", "text_context", "phone_progress", "position"]
 STEP_OUTPUTS = ["frames"]                             # [B, r, mel_bins]
 VOCODER_INPUTS = ["mel"]                              # [1, mel_bins, T]
@@ -50,6 +55,8 @@ def stream_state_names(count: int) -> Tuple[List[str], List[str]]:
 # Dynamic axes: what may vary between calls (ONNX export names them; TensorRT profiles cover them).
 ENCODER_AXES = {"phoneme_ids": {0: "batch", 1: "symbols"}, "phoneme_lengths": {0: "batch"},
                 "memory": {0: "batch", 1: "symbols"}, "log_durations": {0: "batch", 1: "symbols"}}
+PROSODY_AXES = {"memory": {0: "batch", 1: "symbols"}, "pitch": {0: "batch", 1: "symbols"},
+                "energy": {0: "batch", 1: "symbols"}, "text_states": {0: "batch", 1: "symbols"}}
 VOCODER_AXES = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}}
 
 

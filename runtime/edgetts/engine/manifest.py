@@ -12,6 +12,7 @@ import os
 from typing import Dict, Iterable, List
 
 from .compat import MEANT_FOR, min_onnxruntime
+from .prosody import ProsodySpec
 from ..config import CacheLayout, GraphInfo, VoiceConfig
 from ..errors import BundleError
 from ..text.symbols import SYMBOLS
@@ -19,7 +20,9 @@ from ..text.symbols import SYMBOLS
 FORMAT_VERSION = 1  # what this edgetts writes and reads
 ROLES = ("text_encoder", "decoder_step", "vocoder")
 # Roles a variant may add. A runtime that predates one ignores it: the voice still works there.
-OPTIONAL_ROLES = ("vocoder_stream",)  # the stateful streaming vocoder (CPU variants)
+# vocoder_stream: the stateful streaming vocoder (CPU variants); prosody: embeds the edited
+# pitch and energy (voices with prosody controls, whose text encoder predicts them)
+OPTIONAL_ROLES = ("vocoder_stream", "prosody")
 REQUIRED = ("name", "language", "sample_rate", "hop", "mel_bins", "reduction_factor", "d_model",
             "symbols", "graphs", "cache", "vocoder", "decoding")
 
@@ -55,6 +58,7 @@ def to_dict(config: VoiceConfig) -> dict:
                      "first_chunk_frames": config.first_chunk_frames, "chunk_frames": config.chunk_frames},
         "validation": config.validation,
         "provenance": config.provenance,
+        **({"prosody": config.prosody.to_dict()} if config.prosody is not None else {}),
     }
 
 
@@ -91,6 +95,11 @@ def from_dict(m: dict, where: str = "voice.json") -> VoiceConfig:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError("%s has an unusable graphs %s; re-export the voice with `make export`"
                           % (where, _field_error(exc)))
+    with_prosody = [v for v, roles in graphs.items() if "prosody" in roles]
+    if ("prosody" in m) != bool(with_prosody) or with_prosody and len(with_prosody) != len(graphs):
+        problems.append("its prosody section and prosody graphs do not match (section %s, graphs "
+                        "in %s of %d variants)" % ("present" if "prosody" in m else "absent",
+                                                   len(with_prosody), len(graphs)))
     if problems:
         raise BundleError("%s describes an unusable voice:\n  - %s\nRe-export it with `make export`."
                           % (where, "\n  - ".join(problems)))
@@ -166,6 +175,7 @@ def _config(m: dict, graphs: Dict[str, Dict[str, GraphInfo]]) -> VoiceConfig:
         first_chunk_frames=i("decoding.first_chunk_frames"), chunk_frames=i("decoding.chunk_frames"),
         validation=dict(m.get("validation") or {}), provenance=dict(m.get("provenance") or {}),
         stream_first_frames=i("vocoder.stream_first_frames", 0),
+        prosody=ProsodySpec.from_dict(m["prosody"]) if "prosody" in m else None,
     )
 
 

@@ -33,7 +33,7 @@ from typing import Callable, Dict, Generator, Iterable, Iterator, List, NamedTup
 
 import numpy as np
 
-from . import graphs
+from . import graphs, prosody
 from . import manifest as manifest_io
 from .audio import AudioChunk, AudioStream
 from .bundle import locate
@@ -94,6 +94,7 @@ class Voice:
         self.decode_group = 1 if single else min(self.engine.decode_group, self.parallel_clauses)
         # every pipeline of this voice shares the cores (edgetts.engine.pipeline.ClausePipeline)
         self.cores = Cores(cores)
+        self._warned: set = set()
         self._open_stages()
 
     def _open_stages(self) -> None:
@@ -209,6 +210,7 @@ class Voice:
         and vocodes in turn. Both give the same samples.
         """
         o = options or SynthesisOptions()
+        self.controls(o)  # a control the voice lacks fails now, before any audio
         if isinstance(text, str):
             rest = self.frontend(o).iter_utterances(text)
             utts: Iterable[Utterance] = itertools.chain([next(rest)], rest)  # raises on bad text
@@ -265,6 +267,7 @@ class Voice:
         """The audio `utts` will make, estimated before synthesis: every pause exactly (SSML
         breaks included), speech at ``SECONDS_PER_CHAR`` divided by the speed and SSML rate."""
         speed = (options.speed if options and options.speed else None) or self.config.speed
+        speed *= self.controls(options).speed
         total = 0.0
         for u in utts:
             rate = (sum(u.symbol_rate) / len(u.symbol_rate)) if u.symbol_rate else 1.0
@@ -276,14 +279,35 @@ class Voice:
         ``[N, r, D]``, progress ``[N, r, 2]``, symbol index of every frame)."""
         c = self.config
         ids = np.asarray([utt.ids], np.int64)
-        memory, log_dur = self.sessions["text_encoder"].run(
-            graphs.ENCODER_OUTPUTS, dict(zip(graphs.ENCODER_INPUTS,
-                                             (ids, np.array([ids.shape[1]], np.int64)))))
-        speed: Union[float, np.ndarray] = o.speed or c.speed
+        feed = dict(zip(graphs.ENCODER_INPUTS, (ids, np.array([ids.shape[1]], np.int64))))
+        controls = self.controls(o)
+        if "prosody" in self.sessions:
+            memory, log_dur, pitch, energy = self.sessions["text_encoder"].run(
+                graphs.ENCODER_OUTPUTS + graphs.PROSODY_OUTPUTS, feed)
+            pitch, energy = prosody.edit(pitch[0], energy[0], controls, utt.symbol_prosody)
+            memory = self.sessions["prosody"].run(graphs.PROSODY_STATES, dict(zip(
+                graphs.PROSODY_INPUTS, (memory, pitch[None], energy[None]))))[0]
+        else:
+            if not prosody.per_symbol_neutral(utt.symbol_prosody):
+                self._warn_once("ssml", "SSML pitch, range and emphasis are ignored: voice %s has "
+                                "no prosody controls" % c.name)
+            memory, log_dur = self.sessions["text_encoder"].run(graphs.ENCODER_OUTPUTS, feed)
+        speed: Union[float, np.ndarray] = (o.speed or c.speed) * controls.speed
         if utt.symbol_rate is not None:  # SSML prosody rate, per symbol
             speed = speed * np.asarray(utt.symbol_rate, np.float64)
         dur = durations(log_dur[0], speed, o.max_frames_per_symbol or c.max_frames_per_symbol)
         return regulate(memory[0], dur, c.reduction_factor)
+
+    def controls(self, options: Optional[SynthesisOptions]) -> prosody.Controls:
+        """The prosody controls `options` ask for, with their preset's (raises ControlError
+        naming a control this voice lacks or a value outside its range)."""
+        o = options or SynthesisOptions()
+        return prosody.resolve(self.config.prosody, o.pitch, o.pitch_range, o.energy, o.emotion)
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)
 
     def decode_batch(self, tasks: Sequence[ClauseTask],
                      keep: Optional[Callable[[int], bool]] = None) -> Iterator[RowEvent]:

@@ -2,7 +2,8 @@
 
 Navigation prompts and kiosk replies repeat; answering them from a cache costs a file read
 instead of a synthesis. The key is a SHA-256 over the voice's checksum, the graph variant and
-the request options that change the audio, and the *normalized* utterances (symbol ids and
+the request options that change the audio (speed, and the prosody controls as resolved from the
+request and its preset), and the *normalized* utterances (SSML prosody per symbol included) (symbol ids and
 pauses), so "3天" and "三天", or two spellings with different spaces, share an entry.
 
 Both tiers are LRU and bounded in bytes. Disk entries are written to a temporary name and
@@ -38,6 +39,8 @@ def phrase_key(voice_id: str, variant: str, utterances, options: dict) -> str:
         fields = [u.ids, round(u.pause_after, 4)]
         if u.symbol_rate is not None or u.symbol_volume is not None:  # SSML prosody
             fields += [u.symbol_rate, u.symbol_volume]
+        if u.symbol_prosody is not None:  # SSML pitch, range, emphasis
+            fields += [u.symbol_prosody]
         h.update(json.dumps(fields).encode("utf-8"))
     return h.hexdigest()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List, Literal, Optional, Type, TypeVar
+from typing import Any, Dict, List, Literal, Optional, Type, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,6 +31,9 @@ Speed = Optional[float]
 _SPEED = Field(None, ge=SPEED_MIN, le=SPEED_MAX, description="speaking rate, 1 = the voice's own")
 
 
+Control = Optional[Union[float, str]]
+
+
 class TtsRequest(_Body):
     """``POST /v1/tts``."""
 
@@ -43,6 +46,13 @@ class TtsRequest(_Body):
     ssml: Optional[bool] = Field(None, description="force SSML on or off (default: detected)")
     marks: bool = Field(False, description="answer JSON with the audio and every character's times; "
                                            "with stream, NDJSON lines of audio chunks and their times")
+    pitch: Control = Field(None, description="pitch shift: semitones as a number, or \"+2st\", "
+                                             "\"-10%\", \"high\" (voices with prosody controls)")
+    pitch_range: Control = Field(None, description="intonation range: a factor, or \"130%\", "
+                                                   "\"0%\" (flat), \"x-high\"")
+    energy: Control = Field(None, description="energy: a factor, or \"110%\"")
+    emotion: Optional[str] = Field(None, description="a prosodic style of the voice (GET /v1/voices "
+                                                     "lists them), e.g. cheerful, calm, 开心")
 
 
 class OpenAISpeechRequest(_Body):
@@ -54,7 +64,9 @@ class OpenAISpeechRequest(_Body):
                                  json_schema_extra={"examples": list(OPENAI_VOICES)})
     response_format: Format = "wav"
     speed: Speed = _SPEED
-    instructions: Optional[str] = Field(None, description="accepted and ignored")
+    instructions: Optional[str] = Field(None, description="a preset of the voice (cheerful, calm, "
+                                        "开心 ...), by name or named once in free text; other "
+                                        "instructions are ignored")
     stream_format: Optional[str] = Field(None, description="accepted and ignored")
 
 
@@ -99,6 +111,9 @@ def _error(model: Type[BaseModel], body: dict, errors: List[Any]) -> ServiceErro
     info = model.model_fields[field]
     if e["type"] == "missing":
         return ServiceError(422, "missing_field", "%r is required: %s" % (field, info.description or field))
+    if field in ("pitch", "pitch_range", "energy"):
+        return ServiceError(422, "wrong_type", "%r must be a number or a string such as \"+2st\" or "
+                            "\"130%%\", got %s" % (field, json_type(value)))
     if field == "speed":
         return ServiceError(422, "bad_speed", "'speed' must be a number from %s to %s, got %s"
                             % (SPEED_MIN, SPEED_MAX, _dumps(value)))

@@ -54,6 +54,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from ..engine import prosody
 from ..errors import BindError
 from .metrics import CONTENT_TYPE
 from . import schema
@@ -85,14 +86,26 @@ class HttpLimits:
 def parse_tts(body) -> Tuple[SpeakRequest, str, bool]:
     """Validate a /v1/tts body → (request, format, stream); ServiceError names the field."""
     b = schema.parse(schema.TtsRequest, body)
+    try:
+        pitch = None if b.pitch is None else prosody.parse_pitch(b.pitch)
+        spread = (None if b.pitch_range is None
+                  else prosody.parse_factor(b.pitch_range, "pitch_range", words=prosody.RANGE_WORDS))
+        energy = None if b.energy is None else prosody.parse_factor(b.energy, "energy")
+    except ValueError as exc:
+        raise ServiceError(422, "bad_control", str(exc))
     req = SpeakRequest(text=b.text, speed=b.speed, unknown=b.unknown, ssml=b.ssml, marks=b.marks,
-                       voice=b.voice)
+                       voice=b.voice, pitch=pitch, pitch_range=spread, energy=energy,
+                       emotion=b.emotion)
     return req, b.format, b.stream
 
 
-def parse_openai(body) -> Tuple[SpeakRequest, str, bool]:
+def parse_openai(body, spec=None) -> Tuple[SpeakRequest, str, bool]:
+    """An OpenAI speech body; ``instructions`` that name one of the voice's presets (`spec`)
+    select it, other instructions are ignored (``prosody.preset_in``)."""
     b = schema.parse(schema.OpenAISpeechRequest, body)
-    return SpeakRequest(text=b.input, speed=b.speed, voice=b.voice), b.response_format, True
+    emotion = prosody.preset_in(spec, b.instructions) if b.instructions else None
+    return (SpeakRequest(text=b.input, speed=b.speed, voice=b.voice, emotion=emotion),
+            b.response_format, True)
 
 
 def _ctype(fmt: str, sr: int) -> str:
@@ -305,7 +318,8 @@ class HttpAdapter:
 
     async def openai_speech(self, request: Request) -> Response:
         self.svc.admit()
-        return await self._speak(request, *parse_openai(await self._body(request)))
+        return await self._speak(request, *parse_openai(await self._body(request),
+                                                        self.svc.voice.config.prosody))
 
     async def _speak(self, request: Request, req: SpeakRequest, fmt: str, stream: bool) -> Response:
         tracked = request.scope["edgetts"]["tracked"]

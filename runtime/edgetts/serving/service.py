@@ -52,6 +52,10 @@ class SpeakRequest:
     ssml: Optional[bool] = None
     marks: bool = False  # timestamps wanted: synthesized (the cache stores audio only)
     voice: Optional[str] = None
+    pitch: Optional[float] = None        # semitones
+    pitch_range: Optional[float] = None  # factor
+    energy: Optional[float] = None       # factor
+    emotion: Optional[str] = None        # a preset of the voice
 
 
 class _LoopQueue:
@@ -244,7 +248,8 @@ class Service:
         return [{"id": self.voice_id, "name": c.name, "language": c.language,
                  "sample_rate": c.sample_rate, "variant": self.voice.variant,
                  "provider": self.voice.providers[0], "aliases": list(OPENAI_VOICES),
-                 "sha256": self.voice_sha}]
+                 "sha256": self.voice_sha,
+                 "prosody": c.prosody.to_dict() if c.prosody is not None else None}]
 
     def check_voice(self, name: Optional[str]) -> None:
         if name is None or name in (self.voice_id, self.voice.config.name) or name in OPENAI_VOICES:
@@ -276,7 +281,13 @@ class Service:
         if len(req.text) > self.max_text_chars:
             raise ServiceError(413, "text_too_long", "the text has %d characters, the limit is %d; "
                                "split it into several requests" % (len(req.text), self.max_text_chars))
-        options = SynthesisOptions(speed=req.speed, unknown=req.unknown, ssml=req.ssml)
+        try:
+            options = SynthesisOptions(speed=req.speed, unknown=req.unknown, ssml=req.ssml,
+                                       pitch=req.pitch, pitch_range=req.pitch_range,
+                                       energy=req.energy, emotion=req.emotion)
+            controls = self.voice.controls(options)
+        except ValueError as exc:  # ControlError included: a control the voice lacks, or its range
+            raise ServiceError(422, "bad_control", str(exc))
         loop = asyncio.get_running_loop()
         try:  # the front-end takes milliseconds per clause: off the loop
             utts = await loop.run_in_executor(None, self.voice.prepare, req.text, options)
@@ -289,7 +300,10 @@ class Service:
             raise ServiceError(413, "audio_too_long", "the text would speak for about %.0f s (pauses and "
                                "rate included); the limit is %.0f s (--max-audio-seconds): split it"
                                % (seconds, self.max_audio_s))
-        key = phrase_key(self.voice_sha, self.voice.variant, utts, {"speed": req.speed or 1.0})
+        key = phrase_key(self.voice_sha, self.voice.variant, utts, dict(
+            {"speed": req.speed or 1.0},
+            **({} if controls.neutral and controls.speed == 1.0 else {"controls": [
+                controls.pitch, controls.pitch_range, controls.energy, controls.speed]})))
         pcm = None if req.marks else self.cache.get(key)  # timestamps come from synthesis
         if pcm is not None:
             self.metrics.cache_hits.inc()

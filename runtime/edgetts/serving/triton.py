@@ -12,7 +12,9 @@ clause-level batching, limits):
   stream at once, their decoder steps batched by the same scheduler.
 
 Contract. Inputs: ``TEXT`` (BYTES, one UTF-8 string per row), optional ``SPEED`` (FP32,
-``config.SPEED_MIN``–``SPEED_MAX``) and ``SSML`` (BOOL; absent = detect a leading ``<speak``).
+``config.SPEED_MIN``–``SPEED_MAX``), ``SSML`` (BOOL; absent = detect a leading ``<speak``), and
+for voices with prosody controls optional ``PITCH`` (FP32, semitones), ``PITCH_RANGE`` and
+``ENERGY`` (FP32 factors, 1 = the voice's own) and ``EMOTION`` (BYTES, a preset's name or alias).
 Outputs: ``AUDIO`` (INT16 mono PCM; rows of one request padded to the longest), ``AUDIO_LENGTH``
 (INT32, samples in each row) and ``SAMPLE_RATE`` (INT32). Errors carry the HTTP service's codes and messages, e.g.
 ``unsayable_text: nothing sayable is left in the text``.
@@ -125,6 +127,8 @@ def parse_rows(request) -> List[SpeakRequest]:
     texts = np.asarray(text).reshape(len(text), -1)
     speed = _input(request, "SPEED")
     ssml = _input(request, "SSML")
+    controls = {k: _input(request, n) for k, n in CONTROL_INPUTS.items()}
+    emotion = _input(request, "EMOTION")
     rows = []
     for i in range(len(texts)):
         raw = texts[i][0]
@@ -142,8 +146,21 @@ def parse_rows(request) -> List[SpeakRequest]:
                 raise TritonError("bad_speed: SPEED must be a number from %s to %s, got %g"
                                   % (SPEED_MIN, SPEED_MAX, sp))
         ss = None if ssml is None else bool(np.asarray(ssml).reshape(len(texts), -1)[i][0])
-        rows.append(SpeakRequest(text=s, speed=sp, ssml=ss))
+        values = {k: None if v is None else float(np.asarray(v).reshape(len(texts), -1)[i][0])
+                  for k, v in controls.items()}
+        emo = None
+        if emotion is not None:
+            raw = np.asarray(emotion).reshape(len(texts), -1)[i][0]
+            try:
+                emo = bytes(raw).decode("utf-8") if isinstance(raw, (bytes, np.bytes_)) else str(raw)
+            except UnicodeDecodeError as exc:
+                raise TritonError("invalid_utf8: EMOTION is not UTF-8: byte %d %s" % (exc.start, exc.reason))
+        rows.append(SpeakRequest(text=s, speed=sp, ssml=ss, emotion=emo or None, **values))
     return rows
+
+
+# optional FP32 inputs → SpeakRequest fields (checked by the service: bad_control)
+CONTROL_INPUTS = {"pitch": "PITCH", "pitch_range": "PITCH_RANGE", "energy": "ENERGY"}
 
 
 def _pcm_outputs(pcms: List[bytes], sample_rate: int) -> Dict[str, np.ndarray]:
@@ -201,6 +218,8 @@ def serve_triton(svc: Service, host: str = "127.0.0.1", http_port: int = 8000, g
     inputs = [Tensor(name="TEXT", dtype=bytes, shape=(1,)),
               Tensor(name="SPEED", dtype=np.float32, shape=(1,), optional=True),
               Tensor(name="SSML", dtype=np.bool_, shape=(1,), optional=True)]
+    inputs += [Tensor(name=n, dtype=np.float32, shape=(1,), optional=True) for n in CONTROL_INPUTS.values()]
+    inputs += [Tensor(name="EMOTION", dtype=bytes, shape=(1,), optional=True)]
     outputs = [Tensor(name="AUDIO", dtype=np.int16, shape=(-1,)),
                Tensor(name="AUDIO_LENGTH", dtype=np.int32, shape=(1,)),
                Tensor(name="SAMPLE_RATE", dtype=np.int32, shape=(1,))]

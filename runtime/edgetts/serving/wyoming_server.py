@@ -32,13 +32,13 @@ import os
 import re
 import socket
 import stat
-from typing import Optional
+from typing import Optional, Tuple
 from urllib.parse import urlparse
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
-from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice
+from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
@@ -126,14 +126,19 @@ def _text(data: dict, key: str = "text") -> str:
     return value
 
 
-def _voice(data: dict) -> Optional[str]:
+def _voice(data: dict) -> Tuple[Optional[str], Optional[str]]:
+    """The voice a synthesize event names, and its speaker: one of the voice's prosody presets,
+    which ``info`` lists as speakers (a Home Assistant user picks one as a voice's speaker)."""
     voice = data.get("voice")
     if voice is None:
-        return None
+        return None, None
     name = voice.get("name") if isinstance(voice, dict) else voice
     if name is not None and not isinstance(name, str):
         raise BadEvent("'voice' must name a voice, got %s" % json.dumps(voice)[:40])
-    return name
+    speaker = voice.get("speaker") if isinstance(voice, dict) else None
+    if speaker is not None and not isinstance(speaker, str):
+        raise BadEvent("'voice.speaker' must name a preset, got %s" % json.dumps(speaker)[:40])
+    return name, speaker
 
 
 class Handler(AsyncEventHandler):
@@ -142,7 +147,7 @@ class Handler(AsyncEventHandler):
         self.svc = svc
         self.streaming = False
         self.pending = ""
-        self.voice: Optional[str] = None
+        self.voice: Tuple[Optional[str], Optional[str]] = (None, None)
 
     async def run(self) -> None:
         """Events until the client leaves, idles past IDLE_S or breaks the framing."""
@@ -196,12 +201,14 @@ class Handler(AsyncEventHandler):
                 await self.speak(text, voice)
         return True
 
-    async def speak(self, text: str, voice: Optional[str], streamed: bool = False) -> None:
+    async def speak(self, text: str, voice: Tuple[Optional[str], Optional[str]],
+                    streamed: bool = False) -> None:
         svc = self.svc
         sr = svc.voice.config.sample_rate
+        name, speaker = voice
         try:
             with svc.track("wyoming", speech=True) as tracked:
-                speech = await svc.speak(SpeakRequest(text=text, voice=voice), tracked)
+                speech = await svc.speak(SpeakRequest(text=text, voice=name, emotion=speaker), tracked)
                 await self.write_event(AudioStart(rate=sr, width=2, channels=1).event())
                 async for data in speech:  # a write to a closed connection raises: synthesis stops
                     await self.write_event(AudioChunk(rate=sr, width=2, channels=1, audio=data).event())
@@ -230,9 +237,12 @@ def _answers(path: str) -> bool:
 def info(svc: Service) -> Info:
     c = svc.voice.config
     attribution = Attribution(name="edgetts", url="https://pypi.org/project/edgetts/")
+    # the voice's prosody presets are its speakers
+    speakers = ([TtsVoiceSpeaker(name=p) for p in c.prosody.presets] if c.prosody is not None
+                and c.prosody.presets else None)
     voice = TtsVoice(name=svc.voice_id, description="%s (%s, %s)" % (c.name, svc.voice.variant, c.language),
                      attribution=attribution, installed=True, version=__version__,
-                     languages=[c.language])
+                     languages=[c.language], speakers=speakers)
     program = TtsProgram(name="edgetts", description="edgetts: Mandarin text to speech on ONNX Runtime",
                          attribution=attribution, installed=True, version=__version__, voices=[voice],
                          supports_synthesize_streaming=True)

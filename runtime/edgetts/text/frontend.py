@@ -33,7 +33,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import normalize as tn
 from . import script
@@ -90,6 +90,8 @@ class Utterance:
     ``unit_ends`` maps the index of a word read as one unit (a lexicon or SSML reading of a
     Latin word) to its end. ``symbol_rate`` and ``symbol_volume`` (None: all 1) come from SSML
     prosody: the rate divides each symbol's duration, the volume scales its audio.
+    ``symbol_prosody`` (None: all neutral) is SSML's pitch shift (semitones), range factor and
+    energy factor per symbol, from ``<prosody pitch/range>`` and ``<emphasis>``.
     """
 
     spoken: str
@@ -102,6 +104,7 @@ class Utterance:
     unit_ends: Dict[int, int] = field(default_factory=dict)
     symbol_rate: Optional[List[float]] = None
     symbol_volume: Optional[List[float]] = None
+    symbol_prosody: Optional[List[Tuple[float, float, float]]] = None
     # False while more clauses of the same, already normalized, sentence follow: the decoder may
     # take them together without running the front-end on the next sentence
     ends_sentence: bool = True
@@ -123,6 +126,7 @@ class _Piece:
     rate: float = 1.0
     volume: float = 1.0
     source: Optional[str] = None  # where a fixed reading came from (english.SOURCES, "ssml")
+    prosody: Tuple[float, float, float] = (0.0, 1.0, 1.0)  # SSML pitch shift, range, energy
 
 
 def _describe(c: str) -> str:
@@ -217,7 +221,7 @@ class Frontend:
                 continue
             next_is_pause = i + 1 < len(spans) and spans[i + 1].pause is not None
             if sp.pinyin is not None:
-                buf.append(_Piece(tn.clean(sp.text), sp.pinyin, sp.rate, sp.volume, "ssml"))
+                buf.append(_Piece(tn.clean(sp.text), sp.pinyin, sp.rate, sp.volume, "ssml", sp.prosody))
             else:
                 sentences = [m.group(0) for m in _SENTENCE.finditer(sp.text) if m.group(0).strip()]
                 for k, sentence in enumerate(sentences):
@@ -244,24 +248,24 @@ class Frontend:
             if pending:
                 self._words(tn.normalize_prepared(pending), sp, buf)
                 pending = ""
-            buf.append(_Piece(piece, entry.pinyin, sp.rate, sp.volume, "lexicon"))
+            buf.append(_Piece(piece, entry.pinyin, sp.rate, sp.volume, "lexicon", sp.prosody))
         if pending:
             self._words(tn.normalize_prepared(pending), sp, buf)
 
     def _words(self, text: str, sp: Span, buf: List[_Piece]) -> None:
         """Normalized text → pieces, each Latin word one piece with its reading (``english``)."""
         if self.options.unknown != "read":
-            buf.append(_Piece(text, None, sp.rate, sp.volume))  # letters spelled, skipped or refused
+            buf.append(_Piece(text, None, sp.rate, sp.volume, prosody=sp.prosody))  # letters spelled, skipped or refused
             return
         last = 0
         for m in english.WORD.finditer(text):
             if m.start() > last:
-                buf.append(_Piece(text[last:m.start()], None, sp.rate, sp.volume))
+                buf.append(_Piece(text[last:m.start()], None, sp.rate, sp.volume, prosody=sp.prosody))
             r = english.read(m.group())
-            buf.append(_Piece(m.group(), r.pinyin, sp.rate, sp.volume, r.source))
+            buf.append(_Piece(m.group(), r.pinyin, sp.rate, sp.volume, r.source, sp.prosody))
             last = m.end()
         if last < len(text):
-            buf.append(_Piece(text[last:], None, sp.rate, sp.volume))
+            buf.append(_Piece(text[last:], None, sp.rate, sp.volume, prosody=sp.prosody))
 
     def _flush(self, buf: List[_Piece], hints: dict, pause: Optional[float]) -> Iterator[Utterance]:
         """Pieces → clauses → utterances; ``pause`` replaces the last clause's own pause."""
@@ -271,19 +275,21 @@ class Frontend:
         fixed: Dict[int, Tuple[int, Tuple[str, ...], Optional[str]]] = {}
         rate: List[float] = []
         volume: List[float] = []
+        style: List[Tuple[float, float, float]] = []
         pos = 0
         for p in buf:
             if p.pinyin is not None and p.text:
                 fixed[pos] = (pos + len(p.text), p.pinyin, p.source)
             rate += [p.rate] * len(p.text)
             volume += [p.volume] * len(p.text)
+            style += [p.prosody] * len(p.text)
             pos += len(p.text)
         clauses = _split_outside(text, fixed, self.options.max_clause_chars)
         for n, clause in enumerate(clauses):
             a, b = clause.start, clause.start + len(clause.text)
             after = pause if (pause is not None and n == len(clauses) - 1) else clause.pause_after
             local = {k - a: (e - a, syl, src) for k, (e, syl, src) in fixed.items() if a <= k < b}
-            utt = self._utterance(clause.text, after, local, rate[a:b], volume[a:b], hints)
+            utt = self._utterance(clause.text, after, local, rate[a:b], volume[a:b], hints, style[a:b])
             yield utt if n == len(clauses) - 1 else dataclasses.replace(utt, ends_sentence=False)
 
     def _check_strict(self, text: str) -> None:
@@ -300,7 +306,8 @@ class Frontend:
     def _utterance(self, spoken: str, pause: float,
                    fixed: Optional[Dict[int, Tuple[int, Tuple[str, ...], Optional[str]]]] = None,
                    rate: Optional[List[float]] = None, volume: Optional[List[float]] = None,
-                   hints: Optional[Dict[str, Tuple[str, ...]]] = None) -> Utterance:
+                   hints: Optional[Dict[str, Tuple[str, ...]]] = None,
+                   style: Optional[List[Tuple[float, float, float]]] = None) -> Utterance:
         """Build one utterance from a normalized clause; ``fixed`` readings (index → end,
         syllables, source) win over the polyphone model, ``hints`` correct it where a traditional
         character allowed fewer readings than its simplified form."""
@@ -382,7 +389,8 @@ class Frontend:
         chars += [-1, -1]
         ids = [SYMBOL_TO_ID[s] for s in symbols]
         return Utterance(spoken, pinyin, symbols, ids, chars, pause, skipped, unit_ends,
-                         _per_symbol(rate, chars), _per_symbol(volume, chars), words=words)
+                         _per_symbol(rate, chars), _per_symbol(volume, chars), words=words,
+                         symbol_prosody=_per_symbol(style, chars, (0.0, 1.0, 1.0)))
 
 
 def _syllable_breaks(word: str, n: int, source: str) -> set:
@@ -403,10 +411,10 @@ def _syllable_breaks(word: str, n: int, source: str) -> set:
     return out
 
 
-def _per_symbol(per_char: Optional[List[float]], chars: List[int]) -> Optional[List[float]]:
+def _per_symbol(per_char: Optional[list], chars: List[int], neutral: Any = 1.0) -> Optional[list]:
     """A per-character value → per symbol (sil and #0 take the value of the character before
-    them, the first sil that of the first character); None where every value is 1."""
-    if not per_char or all(v == 1.0 for v in per_char):
+    them, the first sil that of the first character); None where every value is `neutral`."""
+    if not per_char or all(v == neutral for v in per_char):
         return None
     first = next((per_char[c] for c in chars if c >= 0), per_char[0])
     out, last = [], first

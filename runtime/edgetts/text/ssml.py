@@ -13,9 +13,13 @@ Chinese voice applications use them::
 - ``say-as interpret-as``: digits, characters, telephone, cardinal, date (``format`` ymd, mdy,
   dmy, ym, md), time.
 - ``break``: ``time`` (``500ms``, ``1.5s``, at most 10 s) or ``strength`` (none … x-strong).
-- ``prosody``: ``rate`` (x-slow … x-fast, ``80%``, ``+20%``, ``1.2``) and ``volume`` (silent …
-  x-loud, ``+6dB``, ``50%``, ``+10%``); nested prosody multiplies. ``pitch`` is not supported
-  (the voice has no pitch control) and is ignored with a warning.
+- ``prosody``: ``rate`` (x-slow … x-fast, ``80%``, ``+20%``, ``1.2``), ``volume`` (silent …
+  x-loud, ``+6dB``, ``50%``, ``+10%``), ``pitch`` (x-low … x-high, ``+2st``, ``-10%``) and
+  ``range`` (x-low … x-high, ``130%``, ``+30%``); nested prosody composes (rates, volumes and
+  ranges multiply, pitch shifts add). Pitch and range need a voice with prosody controls
+  (``edgetts.engine.prosody``); other voices ignore them with a warning.
+- ``emphasis level``: strong, moderate (the default), none, reduced: a wider or narrower
+  intonation range, more or less energy and a little more or less time.
 - ``p`` and ``s`` end with a paragraph or sentence pause.
 
 Parsing is safe: ``defusedxml`` refuses DTDs, entities and external references, the input is
@@ -59,8 +63,15 @@ class Span:
     pinyin: Optional[Tuple[str, ...]] = None  # a fixed reading (phoneme, lexicon)
     rate: float = 1.0                         # speaking rate, multiplies the request's speed
     volume: float = 1.0                       # gain on the audio
+    pitch: float = 0.0                        # semitones (prosody pitch), nested spans add
+    range: float = 1.0                        # intonation range factor (prosody range, emphasis)
+    energy: float = 1.0                       # energy factor (emphasis)
     pause: Optional[float] = None             # seconds of silence (break, end of s/p)
     explicit: bool = False                    # a <break>: its pause replaces the ones beside it
+
+    @property
+    def prosody(self) -> Tuple[float, float, float]:
+        return (self.pitch, self.range, self.energy)
 
 
 _PROLOG = re.compile(r"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!DOCTYPE|<speak)")
@@ -209,11 +220,22 @@ def _phoneme(el, style: Span, out: List[Span]) -> None:
 
 
 def _prosody(el, style: Span, out: List[Span]) -> None:
-    rate = _attr(el, "rate", ("rate", "volume", "pitch"))
+    from ..engine import prosody as controls
+    from ..errors import ControlError
+
+    rate = _attr(el, "rate", ("rate", "volume", "pitch", "range"))
     volume = el.attrib.get("volume")
-    if el.attrib.get("pitch") is not None:
-        log.warning("SSML <prosody pitch> is not supported by this voice; ignored")
     new = style
+    try:
+        if el.attrib.get("pitch") is not None:
+            shift = controls.parse_pitch(el.attrib["pitch"], "<prosody pitch>")
+            new = replace(new, pitch=controls.bounded(style.pitch + shift, "pitch", "<prosody pitch>"))
+        if el.attrib.get("range") is not None:
+            f = controls.parse_factor(el.attrib["range"], "pitch_range", "<prosody range>",
+                                      controls.RANGE_WORDS)
+            new = replace(new, range=controls.bounded(style.range * f, "pitch_range", "<prosody range>"))
+    except ControlError as exc:
+        raise SSMLError(str(exc))
     if rate is not None:
         r = style.rate * _relative(rate, RATE_WORDS, "rate", allow_db=False)
         if not SPEED_MIN <= r <= SPEED_MAX:
@@ -224,6 +246,17 @@ def _prosody(el, style: Span, out: List[Span]) -> None:
         v = style.volume * _relative(volume.strip(), VOLUME_WORDS, "volume", allow_db=True)
         new = replace(new, volume=min(v, 4.0))
     _children(el, new, out)
+
+
+def _emphasis(el, style: Span, out: List[Span]) -> None:
+    from ..engine.prosody import EMPHASIS
+
+    level = (_attr(el, "level", ("level",)) or "moderate").lower()
+    if level not in EMPHASIS:
+        raise SSMLError("<emphasis level=%r>: use one of %s" % (level, ", ".join(EMPHASIS)))
+    spread, energy, rate = EMPHASIS[level]
+    _children(el, replace(style, range=style.range * spread, energy=style.energy * energy,
+                          rate=min(max(style.rate * rate, SPEED_MIN), SPEED_MAX)), out)
 
 
 def _relative(value: str, words: dict, name: str, allow_db: bool) -> float:
@@ -337,4 +370,5 @@ _HANDLERS = {
     "phoneme": _phoneme,
     "prosody": _prosody,
     "say-as": _say_as,
+    "emphasis": _emphasis,
 }
