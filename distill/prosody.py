@@ -1,6 +1,7 @@
 """Pitch measured in audio, and the teacher's pitch scale in hertz.
 
     python -m edgetts.distill.prosody calibrate --data data/distill [--utts 120]
+    python -m edgetts.distill.prosody response --voice voices/default [--utts 40]
 
 The teacher's per-symbol f0 (``distill/teacher_tf.py``) is normalized: ``z = (f0 - mean) / std``
 over its training corpus, whose statistics the TFLite file does not carry. The runtime edits
@@ -9,6 +10,11 @@ voice's own vocoder, without the student's postnet), tracks f0 with pYIN, averag
 symbol's voiced frames and fits ``f0 = mean + std · z`` by least squares. The utterances were
 drawn with varied f0 ratios, so z spans flat and lively readings. The result goes into the voice
 manifest (``prosody.pitch_hz``).
+
+``response`` measures a trained voice: held-out clauses read with pitch shifts of ±3 and ±6 st
+given to the model as they are, against their unshifted reading. Where the heard shift falls
+short of the given one, ``pitch_response`` in the voice's prosody data lets the runtime give the
+shift that is heard as the one asked for.
 
 ``track`` and ``summary`` are the measurements ``benchmarks/prosody_report.py`` makes too.
 """
@@ -27,12 +33,20 @@ HOP, SAMPLE_RATE = 300, 24000
 FMIN, FMAX = 65.0, 600.0  # the voice speaks at 150-400 Hz; pYIN's search range
 
 
+TRACK_SR = 8000  # pYIN runs at 8 kHz: f0 is far below its Nyquist, and it is 10x faster
+
+
 def track(audio: np.ndarray, sr: int = SAMPLE_RATE, hop: int = HOP) -> np.ndarray:
-    """f0 in Hz per hop (NaN where unvoiced), by pYIN (librosa)."""
+    """f0 in Hz per hop (NaN where unvoiced), by pYIN (librosa) on the audio resampled to
+    8 kHz, 50 ms frames."""
     import librosa
 
-    f0, voiced, _ = librosa.pyin(audio.astype(np.float32), fmin=FMIN, fmax=FMAX, sr=sr,
-                                 frame_length=4 * hop, hop_length=hop)
+    x = audio.astype(np.float32)
+    if sr % TRACK_SR == 0 and hop % (sr // TRACK_SR) == 0:
+        x = librosa.resample(x, orig_sr=sr, target_sr=TRACK_SR)
+        hop, sr = hop // (sr // TRACK_SR), TRACK_SR
+    f0, voiced, _ = librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=sr, frame_length=4 * hop,
+                                 hop_length=hop)
     return np.where(voiced, f0, np.nan)
 
 
@@ -107,13 +121,41 @@ def calibrate(data: str, utts: int, split: str = "heldout") -> dict:
             "residual_st": round(float(np.median(np.abs(semitones(y) - semitones(pred)))), 3)}
 
 
+def response(voice_dir: str, data: str, utts: int, given=(-6.0, -3.0, 0.0, 3.0, 6.0)) -> dict:
+    """The voice's pitch response: held-out clauses (never trained on, and not the development
+    sentences the report measures) read with each shift in `given` handed to the model as is;
+    the median over clauses of each reading's median-f0 shift against the unshifted one."""
+    import dataclasses
+
+    from edgetts import SynthesisOptions, Voice
+
+    voice = Voice.load(voice_dir, provider="cpu", variant="fp32")
+    spec = voice.config.prosody
+    if spec is None:
+        raise SystemExit("%s has no prosody controls" % voice_dir)
+    # measure the model itself: no earlier response applied
+    voice.config = dataclasses.replace(voice.config, prosody=dataclasses.replace(spec, pitch_response=None))
+    with open(os.path.join(data, "heldout.jsonl"), encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f][:utts]
+    medians = {g: [summary(voice.synthesize_array(t, SynthesisOptions(pitch=g)))["median_st"]
+                   for t in texts] for g in given}
+    heard = [float(np.median(np.asarray(medians[g]) - np.asarray(medians[0.0]))) for g in given]
+    return {"given": list(given), "heard": [round(h, 3) for h in heard], "clauses": len(texts),
+            "how": "median f0 shift (pYIN) of %d held-out clauses against their unshifted reading "
+                   "(edgetts.distill.prosody response)" % len(texts)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["calibrate"])
+    ap.add_argument("stage", choices=["calibrate", "response"])
     ap.add_argument("--data", default="data/distill")
     ap.add_argument("--utts", type=int, default=120)
+    ap.add_argument("--voice", default="voices/default")
     args = ap.parse_args(argv)
-    print(json.dumps(calibrate(args.data, args.utts)))
+    if args.stage == "calibrate":
+        print(json.dumps(calibrate(args.data, args.utts)))
+    else:
+        print(json.dumps(response(args.voice, args.data, args.utts)))
     return 0
 
 

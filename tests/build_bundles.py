@@ -3,7 +3,9 @@ the real default voice. Run by the suite's fixtures, and by CI before the Python
 venv has the runtime alone (no torch) and reads the bundles through EDGETTS_TEST_TINY_BUNDLE and
 EDGETTS_TEST_DEFAULT_BUNDLE:
 
-    python tests/build_bundles.py tiny OUT_DIR
+    python tests/build_bundles.py tiny|tiny-old|default OUT_DIR
+
+``tiny-old`` is a tiny voice as exported before prosody controls (fp32 only).
 """
 
 import math
@@ -60,6 +62,8 @@ def build_default(out: str, vocoder=None, variants=("fp32", "int8")) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("tiny", "default"):
-        sys.exit("usage: python tests/build_bundles.py tiny|default OUT_DIR")
-    print((build_tiny if sys.argv[1] == "tiny" else build_default)(sys.argv[2]))
+    kinds = {"tiny": build_tiny, "default": build_default,
+             "tiny-old": lambda out: build_tiny(out, prosody=False, variants=("fp32",))}
+    if len(sys.argv) != 3 or sys.argv[1] not in kinds:
+        sys.exit("usage: python tests/build_bundles.py %s OUT_DIR" % "|".join(kinds))
+    print(kinds[sys.argv[1]](sys.argv[2]))

@@ -72,3 +72,43 @@ def test_streaming_equals_one_window_on_the_real_voice(bundle, fp32_audio):
     v = Voice.load(bundle, provider="cpu", variant="fp32")
     whole = v.synthesize_array(TEXT, SynthesisOptions(first_chunk_frames=100_000, chunk_frames=100_000))
     assert whole.shape == fp32_audio.shape and np.abs(whole - fp32_audio).max() < 1e-4
+
+
+def _f0(audio, sr=24000, frame=960):
+    """f0 in Hz of the clearly voiced 40 ms frames, by autocorrelation (numpy only, so that the
+    Nano job can run it; benchmarks/prosody_report.py measures with pYIN)."""
+    rms = np.sqrt(np.mean(audio ** 2))
+    lo, hi = sr // 500, sr // 70
+    out = []
+    for f in audio[: len(audio) // frame * frame].reshape(-1, frame):
+        if np.sqrt(np.mean(f ** 2)) < 0.5 * rms:
+            continue
+        f = f - f.mean()
+        ac = np.correlate(f, f, "full")[frame - 1:]
+        lag = int(np.argmax(ac[lo:hi])) + lo
+        if ac[lag] > 0.6 * ac[0]:
+            a, b, c = ac[lag - 1], ac[lag], ac[lag + 1]  # parabolic peak
+            out.append(sr / (lag + 0.5 * (a - c) / (a - 2 * b + c)))
+    return np.asarray(out)
+
+
+def test_the_real_voice_follows_pitch_and_range(bundle):
+    """+3 st and -3 st move the real voice's median f0 by about that much (this estimator is
+    coarse: within 1.2 st), and a flat range narrows its spread."""
+    v = Voice.load(bundle, provider="cpu", variant="fp32")
+    if v.config.prosody is None:
+        pytest.fail("the default voice has no prosody controls: re-export it from the committed checkpoint")
+    st = {}
+    for name, o in (("neutral", SynthesisOptions()), ("up", SynthesisOptions(pitch=3.0)),
+                    ("down", SynthesisOptions(pitch=-3.0)), ("flat", SynthesisOptions(pitch_range=0.0))):
+        f = _f0(v.synthesize_array(TEXT, o))
+        assert len(f) >= 10, name
+        st[name] = 12 * np.log2(f / 100.0)
+    up = np.median(st["up"]) - np.median(st["neutral"])
+    down = np.median(st["down"]) - np.median(st["neutral"])
+    assert abs(up - 3.0) < 1.2 and abs(down + 3.0) < 1.2, (up, down)
+
+    def spread(x):
+        return np.percentile(x, 90) - np.percentile(x, 10)
+
+    assert spread(st["flat"]) < 0.6 * spread(st["neutral"]), (spread(st["flat"]), spread(st["neutral"]))

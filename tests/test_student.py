@@ -130,3 +130,45 @@ def test_training_runs_resumes_and_leaves_the_named_configs_alone(tmp_path):
     assert ck["step"] == 2 and ck["train"]["decay_steps"] == 7 and ck["train"]["ss_start"] == 0
     assert train.main(args + ["--steps", "4"]) == 0
     assert torch.load(run + "/last.pt", map_location="cpu", weights_only=False)["step"] == 4
+
+
+def test_training_adds_prosody_to_a_voice_without_it_and_starts_from_the_same_voice(tmp_path):
+    """--init from a checkpoint without prosody: the embeddings start at zero, so the first
+    model speaks exactly as the old one; two steps train on teacher data with f0 and energy."""
+    torch = pytest.importorskip("torch")
+    import json
+    import os
+
+    import numpy as np
+    from edgetts.distill import train
+    from edgetts.distill.train import export_fp16
+    from edgetts.models.student import Student, StudentConfig, load_student, synthesize
+
+    small = dict(d_model=32, heads=2, enc_layers=1, enc_ffn=32, dec_layers=1, dec_ffn=32, prenet=16,
+                 postnet_channels=16, postnet_layers=2, max_steps=64)
+    torch.manual_seed(0)
+    old = Student(StudentConfig(**small)).eval()
+    export_fp16(old, str(tmp_path / "old.pt"), {"step": 0})
+    data = tmp_path / "data"
+    os.makedirs(data / "mels")
+    rng = np.random.default_rng(0)
+    with open(data / "train.jsonl", "w") as f:
+        for k in range(3):
+            ids, dur = rng.integers(6, 218, 6), rng.integers(1, 4, 6)
+            np.savez(data / "mels" / ("%d.npz" % k), mel=rng.standard_normal((int(dur.sum()), 80)).astype(np.float16),
+                     durations=dur, f0=rng.standard_normal(6).astype(np.float32),
+                     energy=rng.standard_normal(6).astype(np.float32), ratios=np.array([1.2, 1.0], np.float32))
+            f.write(json.dumps({"key": str(k), "ids": ids.tolist()}) + "\n")
+    base = ["--data", str(data), "--prosody", "--init", str(tmp_path / "old.pt"), "--device", "cpu"]
+    # --steps 0: initialised and exported without training
+    assert train.main(base + ["--run", str(tmp_path / "r0"), "--steps", "0", "--export", str(tmp_path / "new.pt")]) == 0
+    new, before = load_student(str(tmp_path / "new.pt")), load_student(str(tmp_path / "old.pt"))
+    assert new.prosody is not None and before.prosody is None
+    ids = torch.from_numpy(rng.integers(6, 218, (1, 9)))
+    a, _ = synthesize(before, ids)
+    b, _ = synthesize(new, ids)
+    assert torch.equal(a, b)
+    assert train.main(base + ["--run", str(tmp_path / "r1"), "--steps", "2"]) == 0
+    ck = torch.load(str(tmp_path / "r1" / "last.pt"), weights_only=False)
+    assert ck["step"] == 2 and ck["config"]["prosody"]
+    assert float(ck["model"]["prosody.pitch_embed.weight"].abs().sum()) > 0  # it learned

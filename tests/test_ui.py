@@ -149,6 +149,27 @@ def test_play_streams_audio_and_reaches_the_service(browser, server):
     assert _state(browser)["wavBytes"] == 44 + 2 * s["samples"]
 
 
+def test_a_style_and_a_pitch_shift_reach_the_voice(browser, server):
+    """The default voice's presets fill the Style list; a slow one (sad, rate 0.85) with a pitch
+    shift makes longer audio than the default style, and the service counts both requests."""
+    from selenium.webdriver.support.ui import Select
+
+    text = "今天天气真好，我们一起去公园散步吧。"
+    _open(browser, server)
+    assert browser.execute_script("return document.getElementById('styles-box').hidden") is False
+    names = [o.get_attribute("value") for o in Select(browser.find_element("id", "style")).options]
+    assert names[0] == "" and {"neutral", "cheerful", "calm", "sad"} <= set(names)
+    _say(browser, text)
+    plain = _wait(browser, lambda s: s["done"], what="synthesis")["samples"]
+    Select(browser.find_element("id", "style")).select_by_value("sad")
+    browser.execute_script("const p = document.getElementById('pitch'); p.value = '-2'; "
+                           "p.dispatchEvent(new Event('input'))")
+    assert _text(browser, "pitch-value") == "-2 st"
+    browser.find_element("id", "play").click()
+    sad = _wait(browser, lambda s: s["done"] and s["requests"] == 2, what="styled synthesis")
+    assert sad["error"] is None and sad["samples"] > 1.1 * plain
+
+
 def test_characters_light_up_as_they_are_said(browser, server):
     _open(browser, server)
     _say(browser, "欢迎使用边缘设备上的中文语音合成。")

@@ -56,12 +56,19 @@ def server(voice):
     svc.scheduler.close()
 
 
-def text_input(module, text, speed=None):
+def text_input(module, text, speed=None, **controls):
+    """TEXT, and SPEED and the prosody inputs (PITCH=, EMOTION= ...) where given."""
     inputs = [module.InferInput("TEXT", [1, 1], "BYTES")]
     inputs[0].set_data_from_numpy(np.array([[text.encode("utf-8")]], dtype=object))
-    if speed is not None:
-        inputs.append(module.InferInput("SPEED", [1, 1], "FP32"))
-        inputs[1].set_data_from_numpy(np.array([[speed]], np.float32))
+    for name, value in dict(SPEED=speed, **controls).items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            inputs.append(module.InferInput(name, [1, 1], "BYTES"))
+            inputs[-1].set_data_from_numpy(np.array([[value.encode("utf-8")]], dtype=object))
+        else:
+            inputs.append(module.InferInput(name, [1, 1], "FP32"))
+            inputs[-1].set_data_from_numpy(np.array([[value]], np.float32))
     return inputs
 
 
@@ -83,7 +90,8 @@ def test_health_and_model_metadata(server):
     c = th.InferenceServerClient(server["http"])
     assert c.is_server_live() and c.is_server_ready() and c.is_model_ready(MODEL)
     meta = c.get_model_metadata(MODEL)
-    assert {i["name"] for i in meta["inputs"]} == {"TEXT", "SPEED", "SSML"}
+    assert {i["name"] for i in meta["inputs"]} == {"TEXT", "SPEED", "SSML", "PITCH", "PITCH_RANGE",
+                                                   "ENERGY", "EMOTION"}
     assert {o["name"] for o in meta["outputs"]} == {"AUDIO", "AUDIO_LENGTH", "SAMPLE_RATE"}
 
 
@@ -112,6 +120,21 @@ def test_speed_input(server, voice):
     slow = audio_of(c.infer(MODEL, text_input(th, "前方五百米右转。", speed=0.5)))
     normal = audio_of(c.infer(MODEL, text_input(th, "前方五百米右转。")))
     assert len(slow) > 1.6 * len(normal)
+
+
+def test_prosody_inputs_equal_the_library_and_a_bad_one_names_itself(server, voice):
+    from edgetts.config import SynthesisOptions
+
+    c = th.InferenceServerClient(server["http"])
+    text = "前方五百米右转。"
+    got = audio_of(c.infer(MODEL, text_input(th, text, PITCH=2.0, PITCH_RANGE=1.3, EMOTION="平静")))
+    ref = voice.synthesize_array(text, SynthesisOptions(pitch=2.0, pitch_range=1.3, emotion="平静"))
+    assert len(got) == len(ref) and np.abs(got - ref).max() < TOL
+    for controls, message in (({"PITCH": 30.0}, "bad_control: pitch must be between"),
+                              ({"EMOTION": "angry"}, "bad_control: emotion 'angry'")):
+        with pytest.raises(InferenceServerException) as e:
+            c.infer(MODEL, text_input(th, text, **controls))
+        assert message in str(e.value)
 
 
 def test_grpc_stream_sends_chunks_as_they_are_made(server, voice):

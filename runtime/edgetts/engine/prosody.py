@@ -119,12 +119,26 @@ class ProsodySpec:
     controls: Dict[str, Tuple[float, float]]
     presets: Dict[str, Preset] = field(default_factory=dict)
     pitch_hz: Dict[str, Any] = field(default_factory=dict)
+    # the voice's measured pitch response: shifts given to the model ("given") and the median
+    # shifts measured in its audio ("heard"), increasing; the runtime gives the model the shift
+    # that is heard as the one asked for (None: given as asked)
+    pitch_response: Optional[Dict[str, Any]] = None
 
     def to_dict(self) -> dict:
-        return {"controls": {k: {"min": lo, "max": hi, "unit": UNITS[k]}
-                             for k, (lo, hi) in self.controls.items()},
-                "presets": {n: p.to_dict() for n, p in self.presets.items()},
-                "pitch_hz": self.pitch_hz}
+        out = {"controls": {k: {"min": lo, "max": hi, "unit": UNITS[k]}
+                            for k, (lo, hi) in self.controls.items()},
+               "presets": {n: p.to_dict() for n, p in self.presets.items()},
+               "pitch_hz": self.pitch_hz}
+        if self.pitch_response is not None:
+            out["pitch_response"] = self.pitch_response
+        return out
+
+    def given_shift(self, asked: np.ndarray) -> np.ndarray:
+        """Semitone shifts asked for → the shifts to give the model (``pitch_response``)."""
+        r = self.pitch_response
+        if not r:
+            return asked
+        return np.interp(asked, r["heard"], r["given"]).astype(np.float32)
 
     @classmethod
     def from_dict(cls, m: Any, where: str = "voice.json") -> "ProsodySpec":
@@ -141,7 +155,16 @@ class ProsodySpec:
                                          float(p.get("speed", 1.0)),
                                          tuple(str(a) for a in p.get("aliases", ())),
                                          str(p.get("description", "")))
-            return cls(controls, presets, dict(m.get("pitch_hz") or {}))
+            response = m.get("pitch_response")
+            if response is not None:
+                given = [float(x) for x in response["given"]]
+                heard = [float(x) for x in response["heard"]]
+                if len(given) != len(heard) or len(given) < 2 or any(
+                        b <= a for a, b in zip(heard, heard[1:])):
+                    raise ValueError("pitch_response needs as many given as heard shifts, "
+                                     "heard increasing")
+                response = dict(response, given=given, heard=heard)
+            return cls(controls, presets, dict(m.get("pitch_hz") or {}), response)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError("%s has an unusable prosody section (%s); re-export the voice"
                               % (where, exc))
@@ -226,12 +249,14 @@ def resolve(spec: Optional[ProsodySpec], pitch: Optional[float], pitch_range: Op
 
 
 def edit(pitch: np.ndarray, energy: np.ndarray, controls: Controls,
-         per_symbol: Optional[Sequence[Tuple[float, float, float]]] = None) -> Tuple[np.ndarray, np.ndarray]:
+         per_symbol: Optional[Sequence[Tuple[float, float, float]]] = None,
+         spec: Optional[ProsodySpec] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Predicted per-symbol pitch (semitones) and energy → the values to embed.
 
     The range scales each symbol's distance from the utterance's mean pitch; the shift moves
-    them all; SSML spans (``per_symbol``: shift, range, energy per symbol) compose with the
-    request's controls. Energy is scaled as the teacher's ``energy_ratios`` scale it."""
+    them all (through the voice's measured ``pitch_response``, where `spec` has one); SSML spans
+    (``per_symbol``: shift, range, energy per symbol) compose with the request's controls.
+    Energy is scaled as the teacher's ``energy_ratios`` scale it."""
     p = pitch.astype(np.float32).copy()
     e = energy.astype(np.float32).copy()
     shift = np.full(len(p), controls.pitch, np.float32)
@@ -242,6 +267,8 @@ def edit(pitch: np.ndarray, energy: np.ndarray, controls: Controls,
         shift += extra[:, 0]
         spread *= extra[:, 1]
         gain *= extra[:, 2]
+    if spec is not None:
+        shift = spec.given_shift(shift)
     mean = float(np.mean(p)) if len(p) else 0.0
     p = mean + (p - mean) * spread + shift
     return p, e * gain

@@ -284,7 +284,7 @@ class Voice:
         if "prosody" in self.sessions:
             memory, log_dur, pitch, energy = self.sessions["text_encoder"].run(
                 graphs.ENCODER_OUTPUTS + graphs.PROSODY_OUTPUTS, feed)
-            pitch, energy = prosody.edit(pitch[0], energy[0], controls, utt.symbol_prosody)
+            pitch, energy = prosody.edit(pitch[0], energy[0], controls, utt.symbol_prosody, c.prosody)
             memory = self.sessions["prosody"].run(graphs.PROSODY_STATES, dict(zip(
                 graphs.PROSODY_INPUTS, (memory, pitch[None], energy[None]))))[0]
         else:

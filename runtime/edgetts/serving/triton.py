@@ -155,7 +155,8 @@ def parse_rows(request) -> List[SpeakRequest]:
                 emo = bytes(raw).decode("utf-8") if isinstance(raw, (bytes, np.bytes_)) else str(raw)
             except UnicodeDecodeError as exc:
                 raise TritonError("invalid_utf8: EMOTION is not UTF-8: byte %d %s" % (exc.start, exc.reason))
-        rows.append(SpeakRequest(text=s, speed=sp, ssml=ss, emotion=emo or None, **values))
+        rows.append(SpeakRequest(text=s, speed=sp, ssml=ss, emotion=emo or None, pitch=values["pitch"],
+                                 pitch_range=values["pitch_range"], energy=values["energy"]))
     return rows
 
 

@@ -255,7 +255,8 @@ class Frontend:
     def _words(self, text: str, sp: Span, buf: List[_Piece]) -> None:
         """Normalized text → pieces, each Latin word one piece with its reading (``english``)."""
         if self.options.unknown != "read":
-            buf.append(_Piece(text, None, sp.rate, sp.volume, prosody=sp.prosody))  # letters spelled, skipped or refused
+            # letters spelled, skipped or refused
+            buf.append(_Piece(text, None, sp.rate, sp.volume, prosody=sp.prosody))
             return
         last = 0
         for m in english.WORD.finditer(text):

@@ -69,18 +69,23 @@ async function loadVoices() {
     opt.value = v.id;
     opt.textContent = v.name + " (" + v.variant + ", " + v.provider.replace("ExecutionProvider", "") + ")";
     select.appendChild(opt);
-    if (v.styles && v.styles.length) {  // voices with style presets (expressive voices)
+    const prosody = v.prosody;  // voices with prosody controls: presets and a pitch shift
+    if (prosody && Object.keys(prosody.presets).length) {
       const styles = $("style");
       styles.replaceChildren();
-      for (const s of ["", ...v.styles]) {
+      for (const [name, p] of [["", null], ...Object.entries(prosody.presets)]) {
         const o = document.createElement("option");
-        o.value = s;
-        o.textContent = s || "default";
+        o.value = name;
+        o.textContent = name ? name + (p.aliases.length ? " " + p.aliases[0] : "") : "default";
         styles.appendChild(o);
       }
       $("styles-box").hidden = false;
     }
-    if (v.pitch) $("pitch-box").hidden = false;
+    if (prosody && prosody.controls.pitch) {
+      $("pitch").min = prosody.controls.pitch.min;
+      $("pitch").max = prosody.controls.pitch.max;
+      $("pitch-box").hidden = false;
+    }
   }
 }
 
@@ -172,6 +177,8 @@ async function speak(event) {
   controller = new AbortController();
   const body = { text, stream: true, marks: true, format: "pcm", speed: parseFloat($("speed").value) };
   if ($("voice").value) body.voice = $("voice").value;
+  if (!$("styles-box").hidden && $("style").value) body.emotion = $("style").value;
+  if (!$("pitch-box").hidden && parseFloat($("pitch").value) !== 0) body.pitch = parseFloat($("pitch").value);
   body.ssml = $("ssml").checked;
   $("play").disabled = true; $("stop").disabled = false;
   $("status").textContent = "synthesizing…";
@@ -226,6 +233,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("form").addEventListener("submit", speak);
   $("stop").addEventListener("click", stop);
   $("speed").addEventListener("input", () => { $("speed-value").textContent = parseFloat($("speed").value).toFixed(2); });
+  $("pitch").addEventListener("input", () => { $("pitch-value").textContent = "%s st".replace("%s", (parseFloat($("pitch").value) > 0 ? "+" : "") + $("pitch").value); });
   $("text").addEventListener("input", () => {
     if ($("text").value.trimStart().startsWith("<speak")) $("ssml").checked = true;
   });
