@@ -39,12 +39,14 @@ DEV = [os.path.join(ROOT, "..", "shared", "sentences_dev_zh.txt"),
 TOLERANCE_ST = 0.7
 
 
-def settings(presets: List[str]) -> List[Tuple[str, dict, Optional[str], float]]:
-    """(label, SynthesisOptions fields, SSML pitch or None, the shift asked for in st)."""
+def settings(presets: List[str], pitch_limits=(-6.0, 6.0)) -> List[Tuple[str, dict, Optional[str], float]]:
+    """(label, SynthesisOptions fields, SSML pitch or None, the shift asked for in st); the
+    extreme pitch settings are the voice's own limits."""
+    lo, hi = pitch_limits
     out = [("neutral", {}, None, 0.0),
            ("pitch +3st", {"pitch": 3.0}, None, 3.0), ("pitch -3st", {"pitch": -3.0}, None, -3.0),
            ("ssml pitch +3st", {}, "+3st", 3.0), ("ssml pitch -3st", {}, "-3st", -3.0),
-           ("pitch +6st", {"pitch": 6.0}, None, 6.0), ("pitch -6st", {"pitch": -6.0}, None, -6.0),
+           ("pitch %+gst" % hi, {"pitch": hi}, None, hi), ("pitch %+gst" % lo, {"pitch": lo}, None, lo),
            ("range 0%", {"pitch_range": 0.0}, None, 0.0), ("range 50%", {"pitch_range": 0.5}, None, 0.0),
            ("range 150%", {"pitch_range": 1.5}, None, 0.0), ("range 200%", {"pitch_range": 2.0}, None, 0.0),
            ("energy 70%", {"energy": 0.7}, None, 0.0), ("energy 140%", {"energy": 1.4}, None, 0.0)]
@@ -60,7 +62,7 @@ def synthesize(voice, sentences: List[str], out: str, only_neutral: bool = False
 
     presets = list(voice.config.prosody.presets) if voice.config.prosody else []
     wavs: Dict[str, List[str]] = {}
-    for label, fields, ssml_pitch, _ in settings(presets)[:1 if only_neutral else None]:
+    for label, fields, ssml_pitch, _ in settings(presets, _limits(voice))[:1 if only_neutral else None]:
         label = prefix + label
         folder = os.path.join(out, label.replace(" ", "_").replace("%", "pc").replace("+", "p"))
         os.makedirs(folder, exist_ok=True)
@@ -74,6 +76,11 @@ def synthesize(voice, sentences: List[str], out: str, only_neutral: bool = False
                 sf.write(path, audio, voice.config.sample_rate, subtype="PCM_16")
             wavs[label].append(path)
     return wavs
+
+
+def _limits(voice):
+    spec = voice.config.prosody
+    return spec.controls.get("pitch", (-6.0, 6.0)) if spec else (-6.0, 6.0)
 
 
 def measure(wavs: Dict[str, List[str]]) -> Dict[str, List[dict]]:
@@ -103,15 +110,15 @@ def distill_mos(python: str, wavs: Dict[str, List[str]]) -> Dict[str, float]:
     paths = [p for ps in wavs.values() for p in ps]
     out = subprocess.run([python, os.path.join(ROOT, "benchmarks", "distill_mos.py")] + paths,
                          check=True, capture_output=True, text=True).stdout
-    scores = json.loads(out)
+    scores = json.loads(out.strip().splitlines()[-1])  # distillmos prints a line of its own first
     return {label: float(np.mean([scores[p] for p in ps])) for label, ps in wavs.items()}
 
 
 def report(sentences: List[str], stats: Dict[str, List[dict]], cer: Dict[str, float],
-           mos: Dict[str, float], presets: List[str]) -> List[dict]:
+           mos: Dict[str, float], presets: List[str], limits=(-6.0, 6.0)) -> List[dict]:
     neutral = stats["neutral"]
     rows = []
-    labels = settings(presets)
+    labels = settings(presets, limits)
     if "baseline neutral" in stats:
         labels = [("baseline neutral", {}, None, float("nan"))] + labels
     for label, _, _, asked in labels:
@@ -177,7 +184,7 @@ def main(argv=None) -> int:
     stats = measure(wavs)
     cer = {} if args.no_judge else judge_cer(wavs, sentences)
     mos = distill_mos(args.mos_python, wavs) if args.mos_python else {}
-    rows = report(sentences, stats, cer, mos, presets)
+    rows = report(sentences, stats, cer, mos, presets, _limits(voice))
     print("voice %s (%s), %d sentences from %s" % (voice.config.name, voice.variant, len(sentences),
                                                   os.path.relpath(args.sentences, ROOT)))
     print_table(rows, len(sentences))

@@ -156,7 +156,10 @@ def test_a_style_and_a_pitch_shift_reach_the_voice(browser, server):
 
     text = "今天天气真好，我们一起去公园散步吧。"
     _open(browser, server)
-    assert browser.execute_script("return document.getElementById('styles-box').hidden") is False
+    deadline = time.time() + 30  # the voice list arrives after the page script starts
+    while browser.execute_script("return document.getElementById('styles-box').hidden"):
+        assert time.time() < deadline, "the Style list never appeared"
+        time.sleep(0.1)
     names = [o.get_attribute("value") for o in Select(browser.find_element("id", "style")).options]
     assert names[0] == "" and {"neutral", "cheerful", "calm", "sad"} <= set(names)
     _say(browser, text)

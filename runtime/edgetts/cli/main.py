@@ -94,6 +94,7 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
             {"spoken": u.spoken, "pinyin": u.pinyin, "symbols": u.symbols, "ids": u.ids,
              "pause_after": u.pause_after, "skipped": u.skipped,
              "rate": u.symbol_rate, "volume": u.symbol_volume,
+             "prosody": [list(p) for p in u.symbol_prosody] if u.symbol_prosody else None,
              "words": [{"word": w.word, "pinyin": list(w.pinyin), "source": w.source}
                        for w in u.words]} for u in utts
         ], ensure_ascii=False, indent=1))
@@ -106,6 +107,10 @@ def frontend(text: Optional[str], unknown: str, as_json: bool, ssml: Optional[bo
         for name, values in (("rate", u.symbol_rate), ("volume", u.symbol_volume)):
             if values is not None:
                 click.echo("    %-8s %s" % (name + ":", " ".join("%.2f" % x for x in values)))
+        if u.symbol_prosody is not None:  # SSML pitch (st), range and energy per symbol
+            click.echo("    pitch:   %s" % " ".join("%+.1f" % p[0] for p in u.symbol_prosody))
+            click.echo("    range:   %s" % " ".join("%.2f" % p[1] for p in u.symbol_prosody))
+            click.echo("    energy:  %s" % " ".join("%.2f" % p[2] for p in u.symbol_prosody))
         for w in u.words:
             click.echo("    word:    %s = %s  (%s)" % (w.word, " ".join(w.pinyin), w.source))
         if u.skipped:
