@@ -333,9 +333,10 @@ class Student(nn.Module):
         super().__init__()
         self.config = c
         self.encoder = TextEncoder(c)
-        self.prosody = Prosody(c) if c.prosody else None
         self.decoder = Decoder(c)
         self.postnet = Postnet(c)
+        # made last, so that a seeded model's other weights are those it had before prosody
+        self.prosody = Prosody(c) if c.prosody else None
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
