@@ -56,8 +56,8 @@ class TrainConfig:
     ss_max: float = 0.4
     dur_weight: float = 1.0
     prosody_weight: float = 0.1   # MSE of the pitch and energy predictors (normalized values)
-    # the teacher's f0 scale in Hz: f0 = mean + std · z (distill/prosody.py calibrate measured
-    # 253.8 and 61.6 on 40 held-out utterances, R² 0.90)
+    # the teacher's f0 scale in Hz, f0 = mean + std · z: the fit `distill/prosody.py calibrate`
+    # made, recorded with its figures in models/student/prosody.json (pitch_hz)
     pitch_hz: tuple = (253.8, 61.6)
     threads: int = 2
 

@@ -241,7 +241,7 @@ def resolve(spec: Optional[ProsodySpec], pitch: Optional[float], pitch_range: Op
                                % (k, ", ".join(sorted(spec.controls)) or "none"))
         out[k] = out[k] + v if k == "pitch" else out[k] * v
     for k, v in out.items():
-        if k in spec.controls and v != NEUTRAL[("pitch", "pitch_range", "energy").index(k)]:
+        if k in spec.controls and v != Controls.__dataclass_fields__[k].default:
             lo, hi = spec.controls[k]
             if not lo <= v <= hi:
                 raise ControlError("%s %g is outside this voice's range %g to %g" % (k, v, lo, hi))
