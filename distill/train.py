@@ -228,6 +228,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--prosody", action="store_true",
                     help="pitch and energy predictors and embeddings (a new run, or --init)")
     ap.add_argument("--lr", type=float, default=0, help="override the peak learning rate")
+    ap.add_argument("--min-lr", type=float, default=0, help="override the learning rate the decay ends at")
+    ap.add_argument("--keep-every", type=int, default=0,
+                    help="also keep an FP16 checkpoint every this many steps (stepNNNNNN.fp16.pt "
+                         "in the run folder), to choose among by held-out CER (distill/select.py)")
     ap.add_argument("--pitch-hz", default="", help="MEAN,STD of the teacher's f0 in Hz")
     return ap.parse_args(argv)
 
@@ -244,9 +248,30 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         tc.ss_ramp = args.ss_ramp
     if args.lr:
         tc.lr = args.lr
+    if args.min_lr:
+        tc.min_lr = args.min_lr
     if args.pitch_hz:
         tc.pitch_hz = tuple(float(x) for x in args.pitch_hz.split(","))
     return tc
+
+
+def optimizer_state_in_order(optim_state: dict, saved_order, model) -> dict:
+    """The optimizer's per-parameter state keyed for this model's parameter order.
+
+    torch keys that state by position in ``model.parameters()``, the order in which the modules
+    were made. A checkpoint's ``model`` dict lists its parameters in the order of the code that
+    saved it; when the code has since made its modules in another order (the prosody module moved
+    after the decoder), the positions are remapped by name, or Adam's moments would land on
+    parameters of another shape (or, worse, of the same shape)."""
+    names = [n for n, _ in model.named_parameters()]
+    saved = [n for n in saved_order if n in set(names)]
+    if saved == names:
+        return optim_state
+    if sorted(saved) != sorted(names) or len(optim_state["param_groups"]) != 1:
+        raise SystemExit("the run's optimizer state does not fit this model; start it again with --init")
+    where = {n: i for i, n in enumerate(names)}
+    state = {where[saved[int(i)]]: v for i, v in optim_state["state"].items()}
+    return dict(optim_state, state=state)
 
 
 def restore(args: argparse.Namespace, tc: TrainConfig, last: str):
@@ -258,7 +283,8 @@ def restore(args: argparse.Namespace, tc: TrainConfig, last: str):
         ck = torch.load(last, map_location="cpu", weights_only=False)
         model = Student(StudentConfig(**ck["config"]))
         model.load_state_dict(ck["model"])
-        optim_state = ck["optim"]
+        if ck["optim"] is not None:
+            optim_state = optimizer_state_in_order(ck["optim"], list(ck["model"]), model)
         step, spent = ck["step"], ck.get("train_seconds", 0.0)
         print("resumed from %s at step %d" % (last, step), flush=True)
     elif args.init:
@@ -335,6 +361,9 @@ def train_loop(args, tc: TrainConfig, model: Student, opt, items, step: int, spe
             over = args.minutes and time.time() - session_start > args.minutes * 60
             if step % args.save_every == 0 or stop["now"] or over or step >= args.steps:
                 save(last, model, opt, step, tc, {"train_seconds": elapsed})
+            if args.keep_every and step % args.keep_every == 0:
+                export_fp16(model, os.path.join(args.run, "step%06d.fp16.pt" % step),
+                            {"step": step, "train_seconds": elapsed, "train_config": args.config})
             if stop["now"] or over or step >= args.steps:
                 stop["now"] = True
                 break

@@ -132,6 +132,31 @@ def test_training_runs_resumes_and_leaves_the_named_configs_alone(tmp_path):
     assert torch.load(run + "/last.pt", map_location="cpu", weights_only=False)["step"] == 4
 
 
+def test_resume_maps_the_optimizer_state_by_parameter_name():
+    """A run saved by code that made its modules in another order: Adam's moments follow each
+    parameter by name, not by position."""
+    torch = pytest.importorskip("torch")
+    from edgetts.distill.train import optimizer_state_in_order
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randn(5, 3)).sum().backward()
+    opt.step()
+    names = [n for n, _ in model.named_parameters()]
+    state = opt.state_dict()
+    # the same state as saved by a model that made its second layer first
+    older = names[2:] + names[:2]
+    saved = dict(state, state={older.index(names[i]): v for i, v in state["state"].items()})
+    mapped = optimizer_state_in_order(saved, older, model)
+    for i, p in enumerate(model.parameters()):
+        assert mapped["state"][i]["exp_avg"].shape == p.shape
+        assert torch.equal(mapped["state"][i]["exp_avg"], state["state"][i]["exp_avg"])
+    assert optimizer_state_in_order(state, names, model) is state
+    with pytest.raises(SystemExit, match="does not fit"):
+        optimizer_state_in_order(state, names[:2] + ["other.weight", "other.bias"], model)
+
+
 def test_training_adds_prosody_to_a_voice_without_it_and_starts_from_the_same_voice(tmp_path):
     """--init from a checkpoint without prosody: the embeddings start at zero, so the first
     model speaks exactly as the old one; two steps train on teacher data with f0 and energy."""
