@@ -133,8 +133,11 @@ def response(voice_dir: str, data: str, utts: int, given=(-6.0, -3.0, 0.0, 3.0, 
     spec = voice.config.prosody
     if spec is None:
         raise SystemExit("%s has no prosody controls" % voice_dir)
-    # measure the model itself: no earlier response applied
-    voice.config = dataclasses.replace(voice.config, prosody=dataclasses.replace(spec, pitch_response=None))
+    # measure the model itself: no earlier response applied, and no limit set from one
+    lo, hi = spec.controls.get("pitch", (0.0, 0.0))
+    controls = dict(spec.controls, pitch=(min(lo, min(given)), max(hi, max(given))))
+    voice.config = dataclasses.replace(voice.config, prosody=dataclasses.replace(
+        spec, pitch_response=None, controls=controls))
     with open(os.path.join(data, "heldout.jsonl"), encoding="utf-8") as f:
         texts = [json.loads(line)["text"] for line in f][:utts]
     medians = {g: [summary(voice.synthesize_array(t, SynthesisOptions(pitch=g)))["median_st"]

@@ -33,7 +33,7 @@ def heldout_texts(path: str, n: int) -> List[str]:
         return [json.loads(line)["text"] for line in f if line.strip()][:n]
 
 
-def voice_for(candidate: str, work: str, export_python: str) -> str:
+def voice_for(candidate: str, work: str, export_python: str, prosody: str) -> str:
     """An exported voice folder for the candidate (exported once, FP32 only)."""
     if os.path.exists(os.path.join(candidate, "voice.json")):
         return candidate
@@ -41,7 +41,7 @@ def voice_for(candidate: str, work: str, export_python: str) -> str:
     out = os.path.join(work, name, "voice")
     if not os.path.exists(os.path.join(out, "voice.json")):
         subprocess.run([export_python, "-m", "edgetts.exporter", "--student", candidate,
-                        "--out", out, "--variants", "fp32"], check=True, cwd=ROOT,
+                        "--out", out, "--variants", "fp32", "--prosody", prosody], check=True, cwd=ROOT,
                        stdout=subprocess.DEVNULL)
     return out
 
@@ -74,6 +74,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=240, help="held-out clauses to read")
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "select"))
     ap.add_argument("--export-python", default=os.path.join(ROOT, ".venv", "bin", "python"))
+    ap.add_argument("--prosody", default=os.path.join(ROOT, "models", "student", "prosody.json"),
+                    help="controls and presets for a checkpoint with prosody (neutral is read)")
     ap.add_argument("--json", default=None, help="write each candidate's transcripts here")
     args = ap.parse_args(argv)
 
@@ -85,7 +87,7 @@ def main(argv=None) -> int:
     print("%d held-out clauses from %s" % (len(texts), args.heldout), flush=True)
     for cand in args.candidates:
         t0 = time.time()
-        folder = voice_for(cand, args.work, args.export_python)
+        folder = voice_for(cand, args.work, args.export_python, args.prosody)
         wavs = os.path.join(args.work, os.path.basename(cand.rstrip("/")).split(".")[0], "wavs")
         score, rows = judge_voice(judge, folder, texts, wavs)
         results[cand] = {"cer": score, "rows": rows}
