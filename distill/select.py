@@ -34,11 +34,10 @@ def heldout_texts(path: str, n: int) -> List[str]:
 
 
 def voice_for(candidate: str, work: str, export_python: str, prosody: str) -> str:
-    """An exported voice folder for the candidate (exported once, FP32 only)."""
+    """An exported voice folder for the candidate (exported once into `work`, FP32 only)."""
     if os.path.exists(os.path.join(candidate, "voice.json")):
         return candidate
-    name = os.path.basename(candidate).split(".")[0]
-    out = os.path.join(work, name, "voice")
+    out = os.path.join(work, "voice")
     if not os.path.exists(os.path.join(out, "voice.json")):
         subprocess.run([export_python, "-m", "edgetts.exporter", "--student", candidate,
                         "--out", out, "--variants", "fp32", "--prosody", prosody], check=True, cwd=ROOT,
@@ -87,9 +86,9 @@ def main(argv=None) -> int:
     print("%d held-out clauses from %s" % (len(texts), args.heldout), flush=True)
     for cand in args.candidates:
         t0 = time.time()
-        folder = voice_for(cand, args.work, args.export_python, args.prosody)
-        wavs = os.path.join(args.work, os.path.basename(cand.rstrip("/")).split(".")[0], "wavs")
-        score, rows = judge_voice(judge, folder, texts, wavs)
+        work = os.path.join(args.work, os.path.basename(cand.rstrip("/")).split(".")[0])
+        folder = voice_for(cand, work, args.export_python, args.prosody)
+        score, rows = judge_voice(judge, folder, texts, os.path.join(work, "wavs"))
         results[cand] = {"cer": score, "rows": rows}
         print("%-40s CER %.4f  (%.0f s)" % (cand, score, time.time() - t0), flush=True)
     best = min(results, key=lambda c: results[c]["cer"])

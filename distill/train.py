@@ -206,7 +206,8 @@ def save(path: str, model, opt, step: int, tc: TrainConfig, extra=None) -> None:
 
 def export_fp16(model: Student, path: str, meta: dict) -> None:
     """The committed checkpoint: FP16 weights, the model config, and what made it."""
-    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    # on the CPU: --keep-every writes these from a model that may be training on a GPU
+    state = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}
     torch.save({"model": state, "config": model.config.to_dict(), **meta}, path)
 
 
@@ -264,12 +265,12 @@ def optimizer_state_in_order(optim_state: dict, saved_order, model) -> dict:
     after the decoder), the positions are remapped by name, or Adam's moments would land on
     parameters of another shape (or, worse, of the same shape)."""
     names = [n for n, _ in model.named_parameters()]
-    saved = [n for n in saved_order if n in set(names)]
+    where = {n: i for i, n in enumerate(names)}
+    saved = [n for n in saved_order if n in where]
     if saved == names:
         return optim_state
     if sorted(saved) != sorted(names) or len(optim_state["param_groups"]) != 1:
         raise SystemExit("the run's optimizer state does not fit this model; start it again with --init")
-    where = {n: i for i, n in enumerate(names)}
     state = {where[saved[int(i)]]: v for i, v in optim_state["state"].items()}
     return dict(optim_state, state=state)
 
