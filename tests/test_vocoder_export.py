@@ -19,6 +19,21 @@ def model(tflite_vocoder):
     return tflite_vocoder
 
 
+@pytest.fixture(scope="module", params=["teacher", "narrow"])
+def any_shape(request, tflite_vocoder):
+    """The teacher, and a random MB-MelGAN of the shape a distilled vocoder may take (fewer
+    channels, fewer residual blocks): the receptive field and the streaming graph follow the
+    generator's own shape."""
+    if request.param == "teacher":
+        return tflite_vocoder
+    from edgetts.models.melgan import MBMelGAN
+
+    torch.manual_seed(3)
+    small = MBMelGAN(channels=64, dilations=(1, 9)).eval()
+    small.pqmf.load_state_dict(tflite_vocoder.pqmf.state_dict())
+    return small
+
+
 @pytest.fixture(scope="module")
 def bundle(model, real_mel, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("vocoder"))
@@ -105,10 +120,11 @@ def test_validation_reports_every_failure(bundle, model):
         rep.raise_if_failed()
 
 
-def test_receptive_field_is_computed_not_guessed(model):
+def test_receptive_field_is_computed_not_guessed(any_shape):
     """Perturb one frame: every changed sample lies within the computed context, and the bound
     is tight (the measured reach is within 2 frames of it)."""
-    ctx = receptive_field_frames()
+    model = any_shape
+    ctx = receptive_field_frames(model.generator.dilations)
     mel = torch.randn(1, 80, 120) * 0.85 + 0.2
     j = 60
     bumped = mel.clone()
@@ -252,12 +268,13 @@ def _through(graph, mel, ends):
 
 
 @pytest.mark.parametrize("layout", ["1d", "2d"])
-def test_stream_graph_equals_the_whole_pass_in_torch(model, real_mel, layout):
+def test_stream_graph_equals_the_whole_pass_in_torch(any_shape, real_mel, layout):
     """The module itself, before any export: every split of a real mel into calls (first,
     one-frame, large, empty final) returns exactly frames · hop samples, equal to the whole
     postnet + vocoder pass to 1e-5 (float32 in another order; measured ~1e-6)."""
     from edgetts.exporter.student_graphs import VocoderGraph, stream_splits
 
+    model = any_shape
     student, graph = _stream_case(model, layout)
     mel = torch.from_numpy(np.ascontiguousarray(real_mel.T[None]))
     with torch.no_grad():
@@ -271,11 +288,12 @@ def test_stream_graph_equals_the_whole_pass_in_torch(model, real_mel, layout):
         assert np.abs(got - whole).max() < 1e-5, ends
 
 
-def test_first_call_min_frames_is_the_shortest_that_works(model, real_mel):
+def test_first_call_min_frames_is_the_shortest_that_works(any_shape, real_mel):
     """One frame fewer in the first call breaks it (a state does not fill, or a reflection pad
     is longer than its signal): the bound the runtime relies on is tight."""
     from edgetts.exporter.student_graphs import VocoderGraph
 
+    model = any_shape
     student, graph = _stream_case(model, "1d")
     mel = torch.from_numpy(np.ascontiguousarray(real_mel.T[None]))
     with torch.no_grad():
