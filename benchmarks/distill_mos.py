@@ -1,10 +1,12 @@
 """Distill-MOS (PyPI ``distillmos``) of WAV files, printed as JSON ``{path: score}``.
 
 Runs in a venv of its own with torch and distillmos (``make .venv-mos/.installed``); the
-weights ship in the wheel. distillmos imports torchaudio only for its command line, so a stand-in
+weights ship in the wheel. With ``--dnsmos`` each value is ``[distill_mos, dnsmos_ovrl]``, the
+second from DNSMOS P.835 (PyPI ``speechmos``, its ONNX weights in the wheel) on the audio scaled
+to a peak of 1. distillmos imports torchaudio only for its command line, so a stand-in
 module is put in its place (the wheel of torchaudio on PyPI may not match torch's ABI).
 
-    .venv-mos/bin/python benchmarks/distill_mos.py a.wav b.wav ...
+    .venv-mos/bin/python benchmarks/distill_mos.py [--dnsmos] a.wav b.wav ...
 """
 
 import json
@@ -32,11 +34,19 @@ def load_16k(path: str) -> np.ndarray:
 
 def main(paths) -> int:
     torch.set_num_threads(2)
+    dnsmos = None
+    if paths[:1] == ["--dnsmos"]:
+        from speechmos import dnsmos
+        paths = paths[1:]
     model = distillmos.ConvTransformerSQAModel().eval()
     out = {}
     with torch.no_grad():
         for p in paths:
-            out[p] = float(model(torch.from_numpy(load_16k(p))[None]).item())
+            x = load_16k(p)
+            out[p] = float(model(torch.from_numpy(x)[None]).item())
+            if dnsmos is not None:
+                peak = max(1e-6, float(np.abs(x).max()))
+                out[p] = [out[p], float(dnsmos.run(x / peak, 16000)["ovrl_mos"])]
     print(json.dumps(out))
     return 0
 

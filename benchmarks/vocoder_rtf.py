@@ -1,6 +1,7 @@
 """Vocoder real-time factor on this machine: TFLite interpreter, PyTorch, ONNX Runtime, side by side.
 
     python -m benchmarks.vocoder_rtf [--repeats 5] [--json] [--voice voices/default]
+        [--candidate OTHER_VOICE]
 
 All rows vocode the same real teacher mel (tests/data/teacher_mel.npz, 3.2 s of audio) in the
 same process, one after another, after one warm-up run each; the figure is the median of the
@@ -12,6 +13,8 @@ with each other, not with the rows above) as the runtime streams a clause: frame
 time as the decoder makes them, the voice's first-chunk and chunk sizes. "windowed" is the
 overlapping-window stream of the whole-utterance graph, "stateful" the streaming graph that
 carries its state, "whole" one pass over the clause (the floor neither stream can beat).
+``--candidate`` adds the same rows for another bundle (a distilled vocoder, ``distill/vocoder.py``),
+each timed in turn with the voice's row of the same kind, and compared with it.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def _time(fn, repeats):
     return statistics.median(ts)
 
 
-def _voice_rows(voice_dir, mel, add) -> None:
+def _voice_rows(voice_dir, mel, add, label="voice", windowed_rows=True) -> None:
     """The bundle's CPU vocoder streamed as the runtime streams a clause (one thread, as beside
     the decoder thread on 2 cores), windowed and stateful, and whole."""
     import onnxruntime as ort
@@ -73,9 +76,10 @@ def _voice_rows(voice_dir, mel, add) -> None:
 
     # the same audio, to a 16-bit PCM step (tests/test_stream_vocoder.py)
     assert np.abs(stream(windowed) - stream(stateful)).max() < 1.0 / 32768
-    add("voice fp32 vocoder, whole clause", lambda: windowed(mel), 1, "voice")
-    add("voice fp32 vocoder, windowed stream", lambda: stream(windowed), 1, "voice")
-    add("voice fp32 vocoder, stateful stream", lambda: stream(stateful), 1, "voice")
+    add("%s fp32 vocoder, whole clause" % label, lambda: windowed(mel), 1, label)
+    if windowed_rows:
+        add("%s fp32 vocoder, windowed stream" % label, lambda: stream(windowed), 1, label)
+    add("%s fp32 vocoder, stateful stream" % label, lambda: stream(stateful), 1, label)
 
 
 def main(argv=None) -> int:
@@ -83,6 +87,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--voice", default=None, help="also the streams of this bundle's CPU vocoder")
+    ap.add_argument("--candidate", default=None,
+                    help="with --voice: the same rows for this bundle, each beside the voice's")
     args = ap.parse_args(argv)
 
     import onnxruntime as ort
@@ -136,14 +142,29 @@ def main(argv=None) -> int:
             s = ort.InferenceSession(os.path.join(tmp, "vocoder.%s.onnx" % variant), so,
                                      providers=["CPUExecutionProvider"])
             add("onnxruntime cpu %s" % variant, lambda s=s: s.run(None, feed), threads)
-    if args.voice:
+    if args.voice and args.candidate:
+        # each candidate row right after the voice's row of the same kind, so that the load the
+        # machine has at that moment falls on both
+        mine, theirs = [], []
+        _voice_rows(args.voice, mel, lambda *row: mine.append(row))
+        _voice_rows(args.candidate, mel, lambda *row: theirs.append(row), "candidate", windowed_rows=False)
+        pairs = {row[0].split(", ")[1]: row for row in theirs}
+        for row in mine:
+            add(*row)
+            if row[0].split(", ")[1] in pairs:
+                add(*pairs[row[0].split(", ")[1]])
+    elif args.voice:
         _voice_rows(args.voice, mel, add)
     base = {r["threads"]: r["seconds"] for r in rows if r["config"].startswith("pytorch")}
     windowed = next((r["seconds"] for r in rows if r["config"].endswith("windowed stream")), None)
-    for r in rows:
+    for i, r in enumerate(rows):
         r["rtf"] = r["seconds"] / seconds
-        # the voice rows (postnet included) against the windowed stream, the others against PyTorch
-        r["speed_vs"] = (windowed if r["group"] == "voice" else base[r["threads"]]) / r["seconds"]
+        # the voice rows (postnet included) against the windowed stream, a candidate's against
+        # the voice's row timed just before it, the others against PyTorch
+        if r["group"] == "candidate":
+            r["speed_vs"] = rows[i - 1]["seconds"] / r["seconds"]
+        else:
+            r["speed_vs"] = (windowed if r["group"] == "voice" else base[r["threads"]]) / r["seconds"]
     if args.json:
         print(json.dumps({"audio_seconds": seconds, "rows": rows}, indent=1))
         return 0
@@ -155,7 +176,8 @@ def main(argv=None) -> int:
     for r in rows:
         print("%-38s %7d %9.4f %8.4f %9.2fx  (vs %s)" % (
             r["config"], r["threads"], r["seconds"], r["rtf"], r["speed_vs"],
-            "the windowed stream" if r["group"] == "voice" else "pytorch, same threads"))
+            {"voice": "the windowed stream", "candidate": "the voice's row above"}.get(
+                r["group"], "pytorch, same threads")))
     return 0
 
 
