@@ -23,6 +23,8 @@ PY=${PYTHON:-$ROOT/.venv/bin/python}
 SUITE=bullseye
 START=$(date +%s)
 fail() { echo "test-arm64: $*" >&2; exit 1; }
+# each stage's header with the seconds spent so far, so that a slow run shows where its time went
+stage() { echo "== [$(( $(date +%s) - START )) s] $*"; }
 
 [ "$(id -u)" = 0 ] || fail "needs root (chroot and binfmt_misc): run it as root"
 if ! command -v debootstrap > /dev/null || [ ! -e /usr/bin/qemu-aarch64-static ]; then
@@ -40,7 +42,7 @@ if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
 fi
 
 if [ ! -e "$FS/.built" ]; then
-  echo "== debootstrap $SUITE arm64 (once; cached in $FS)"
+  stage "debootstrap $SUITE arm64 (once; cached in $FS)"
   rm -rf "$FS"
   debootstrap --arch=arm64 --variant=minbase --include=python3,python3-venv,python3-pip,python3-dev,gcc,libc6-dev,ca-certificates,libgomp1 \
     "$SUITE" "$FS" http://deb.debian.org/debian > "$BUILD.debootstrap.log" 2>&1 \
@@ -69,14 +71,14 @@ in_arm() {
 # the x86 side of the comparison: the Nano job's venv (the same onnxruntime 1.11.1) where it exists
 X86=${X86_PYTHON:-$ROOT/.venv-nano/bin/python}
 [ -x "$X86" ] || X86=$PY
-echo "== $(in_arm uname -m), $(in_arm python3 --version)"
+stage "$(in_arm uname -m), $(in_arm python3 --version)"
 
 # the runtime wheel from this checkout, then the venv (rebuilt when the requirements change)
 rm -rf "$BUILD/wheel" && mkdir -p "$BUILD/wheel"
 "$PY" -m pip wheel -q --no-deps -w "$BUILD/wheel" ./runtime 2> /dev/null
 REQS=$(cat jetson/runtime-requirements.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$FS/opt/venv/.reqs" 2> /dev/null)" != "$REQS" ]; then
-  echo "== venv: onnxruntime 1.11.1, numpy 1.21.6, the runtime's dependencies (aarch64 wheels)"
+  stage "venv: onnxruntime 1.11.1, numpy 1.21.6, the runtime's dependencies (aarch64 wheels)"
   rm -rf "$FS/opt/venv"
   in_arm python3 -m venv /opt/venv
   in_arm pip install -q --upgrade "pip<25" > /dev/null
@@ -93,10 +95,10 @@ in_arm pip install -q --no-deps --force-reinstall "/src/build/arm64/wheel/$WHEEL
 rm -rf "$OUT" && mkdir -p "$OUT"
 mkdir -p "$FS/opt/voice" && cp "$VOICE"/voice.json "$VOICE"/*.onnx "$FS/opt/voice/"
 
-echo "== edgetts doctor --open"
+stage "edgetts doctor --open"
 in_arm edgetts doctor --voice /opt/voice --open --provider cpu
 
-echo "== edgetts say (the command line), then 3 dev sentences x fp32, int8, nano (one process per variant)"
+stage "edgetts say (the command line), then 3 dev sentences x fp32, int8, nano (one process per variant)"
 head -3 tests/data/dev_sentences_zh.txt > "$OUT/sentences.txt"
 t0=$(date +%s)
 in_arm edgetts say "$(head -1 "$OUT/sentences.txt")" --voice /opt/voice --provider cpu -o /src/build/arm64/out/say.wav \
@@ -104,18 +106,18 @@ in_arm edgetts say "$(head -1 "$OUT/sentences.txt")" --voice /opt/voice --provid
 echo "edgetts say, whole process: $(( $(date +%s) - t0 )) s"
 in_arm python /src/jetson/arm64_say.py /opt/voice /src/build/arm64/out || fail "synthesis failed on aarch64"
 
-echo "== the normalization tests and the front-end golden file"
+stage "the normalization tests and the front-end golden file"
 in_arm sh -c "cd /src && python -m pytest -q -p no:cacheprovider tests/test_normalize.py"
 
-echo "== edgetts serve: /readyz and the OpenAI endpoint on loopback"
+stage "edgetts serve: /readyz and the OpenAI endpoint on loopback"
 in_arm python /src/jetson/arm64_serve_check.py || fail "serve did not answer on aarch64"
 
-echo "== jetson/install.sh --dry-run"
+stage "jetson/install.sh --dry-run"
 # no /etc/nv_tegra_release here: the script takes JetPack 4.6, which needs the Jetson Zoo's wheel named
 in_arm sh -c "cd /src && bash jetson/install.sh --dry-run --voice /opt/voice --ort-wheel onnxruntime_gpu-1.11.0-cp38-cp38-linux_aarch64.whl" \
   > "$OUT/install_dry_run.txt" || fail "install.sh --dry-run failed on aarch64"
 tail -3 "$OUT/install_dry_run.txt"
 
-echo "== against this machine's x86 output"
+stage "against this machine's x86 output"
 "$PY" jetson/arm64_compare.py --voice "$VOICE" --out "$OUT" --x86-python "$X86"
 echo "test-arm64: passed in $(( $(date +%s) - START )) s"
