@@ -9,10 +9,10 @@ It starts from the teacher's weights, pruned (``prune``): for every convolution 
 channels kept are those whose activation on real mels, times the weight its consumers read it
 with, is largest. The blocks kept are those of the dilations asked for, in order.
 
-Training needs no discriminator: the teacher is deterministic, so for a segment of a teacher mel
-its sub-band signals are an exact target. The loss is (``losses``):
+The teacher is deterministic, so for a segment of a teacher mel its sub-band signals are an exact
+target, and training needs no discriminator to start. The loss is (``losses``):
 
-- L1 between student and teacher sub-band signals (pins the phase the STFT losses ignore);
+- L1 between student and teacher sub-band signals (the one term that sees the phase);
 - multi-resolution STFT loss (spectral convergence + log magnitude) on the full-band audio, at
   the resolutions Parallel WaveGAN uses, and on the sub-bands at MB-MelGAN's;
 - hints (FitNets): at the output of conv_in and of each upsampling stage, a 1x1 convolution
@@ -25,8 +25,8 @@ its sub-band signals are an exact target. The loss is (``losses``):
 matching): a small multi-scale waveform discriminator learns to tell the teacher's audio from the
 student's, and the student is trained to fool it, on top of the losses above.
 
-Both networks see the same mel segment, edges included; the loss is taken away from its edges
-(``EDGE`` frames each side), where the segment's reflection padding differs from the utterance's.
+Both networks see the same mel segment; the loss leaves out ``EDGE`` frames at each end, where
+both are padding the segment by reflection, which inside an utterance never happens.
 
 Resumable: ``RUN/last.pt`` (student, optimizer, step, config), written every ``--save-every``
 steps and on Ctrl-C; ``--keep-every N`` keeps ``RUN/stepNNNNNN.pt`` (FP16 student) as well.
@@ -51,7 +51,7 @@ from torch import nn
 
 from edgetts.models.melgan import HOP, SUBBANDS, MBMelGAN, ResidualBlock
 
-EDGE = 8          # frames each side of a segment left out of the loss (both nets pad them alike)
+EDGE = 8          # frames at each end of a segment left out of the loss (see the module's doc)
 FULL_STFT = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))   # (n_fft, hop, win)
 SUB_STFT = ((384, 30, 150), (683, 60, 300), (128, 10, 50))
 
@@ -96,7 +96,8 @@ def prune(teacher: MBMelGAN, channels: int, dilations: Sequence[int],
     sg = student.generator
     student.pqmf.load_state_dict(teacher.pqmf.state_dict())
 
-    # the teacher's layers in the student's order: (producer conv, student conv, consumers)
+    # (teacher layer, student layer) in the order the signal passes them; a layer's consumers are
+    # the next pair's teacher layer (for a block: its conv1 and shortcut)
     kept = [[b for b in stage if b.dilation in dilations] for stage in tg.blocks]
     chain: List[Tuple[nn.Module, nn.Module]] = [(tg.conv_in, sg.conv_in)]
     for i, up in enumerate(tg.upsamples):
